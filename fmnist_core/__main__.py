@@ -1,0 +1,332 @@
+"""Command line: ``python -m fmnist_core {data,train,evaluate,predict,runs,bench} ... [--json]``.
+
+Errors the user can fix print one line to stderr and exit non-zero, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+def _quiet_tf() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+def _emit(obj: Any) -> None:
+    print(json.dumps(obj, indent=None, default=str))
+
+
+def _progress(i: int, n: int, label: str) -> None:
+    """A one-line progress bar on stderr (only when it is a terminal)."""
+    if not sys.stderr.isatty():
+        return
+    w = 30
+    done = int(w * i / max(n, 1))
+    print(f"\r{label} [{'#' * done}{'.' * (w - done)}] {i}/{n}", end="" if i < n else "\n", file=sys.stderr)
+
+
+# ---------------------------------------------------------------- data
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    from .data import DataError, class_counts, download, load_dataset
+
+    try:
+        if args.download:
+            download(args.dataset, quiet=args.json)
+        ds = load_dataset(args.dataset)
+    except DataError as exc:
+        if args.json:
+            _emit({"ok": False, "dataset": args.dataset, "error": str(exc)})
+        else:
+            print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    out = {
+        "ok": all(c.ok for c in ds.checks),
+        "dataset": ds.name,
+        "folder": str(ds.folder),
+        "files": [{"name": c.name, "path": c.path, "md5": c.md5, "ok": c.ok, "matched": c.matched} for c in ds.checks],
+        "train": {"images": int(len(ds.x_train)), "per_class": class_counts(ds.y_train)},
+        "test": {"images": int(len(ds.x_test)), "per_class": class_counts(ds.y_test)},
+        "class_names": list(ds.class_names),
+    }
+    if args.json:
+        _emit(out)
+    else:
+        print(f"{ds.name} data found in {ds.folder}")
+        for c in ds.checks:
+            how = {"gz": "matches the .gz checksum", "raw": "uncompressed bytes match"}.get(c.matched, "MISMATCH")
+            print(f"  {'ok ' if c.ok else 'BAD'} {c.name:26s} md5 {c.md5} ({how})")
+        print(f"  train: {out['train']['images']:,} images, test: {out['test']['images']:,} images")
+        print("  per class (train / test):")
+        for name, a, b in zip(ds.class_names, out["train"]["per_class"], out["test"]["per_class"], strict=True):
+            print(f"    {name:12s} {a:6,d} / {b:5,d}")
+    return 0 if out["ok"] else EXIT_ERROR
+
+
+# ---------------------------------------------------------------- train
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from . import runs
+    from .config import TrainConfig, preset
+    from .train import train
+
+    try:
+        if args.config:
+            config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+        else:
+            config = preset(
+                args.preset,
+                epochs=args.epochs,
+                limit=args.limit,
+                seed=args.seed,
+                batch_size=args.batch_size,
+                learning_rate=args.lr,
+                dataset=args.dataset,
+                augment=False if args.no_augment else None,
+            )
+    except (ValueError, OSError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    run_dir = Path(args.run_dir) if args.run_dir else runs.default_runs_root() / runs.new_run_id(config)
+    if (run_dir / "run.json").exists() and not args.config:
+        print(f"error: {run_dir} already holds a finished run; choose a new --run-dir", file=sys.stderr)
+        return EXIT_USAGE
+    verbose = 0 if (args.quiet or args.json) else (1 if sys.stdout.isatty() else 2)
+    if not args.quiet and not args.json:
+        print(f"training preset {config.preset!r} into {run_dir}", file=sys.stderr)
+    try:
+        result = train(config, run_dir, verbose=verbose, install_signals=True)
+    except runs.RunBusyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # the status file has the traceback
+        from .data import DataError
+
+        msg = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
+        print(f"error: training failed: {msg}", file=sys.stderr)
+        return EXIT_ERROR
+    summary = {
+        "run_dir": str(run_dir),
+        "status": result["status"],
+        "epochs_completed": result["epochs_completed"],
+        "test_accuracy": result["test_accuracy"],
+        "test_loss": result["test_loss"],
+        "train_seconds": result["train_seconds"],
+    }
+    if args.json:
+        _emit(summary)
+    elif not args.quiet:
+        print(
+            f"{result['status']}: {result['epochs_completed']} epochs, test accuracy "
+            f"{result['test_accuracy']:.2%}, test loss {result['test_loss']:.4f}, "
+            f"{result['train_seconds']:.0f} s training -> {run_dir / 'model.keras'}"
+        )
+    return 0
+
+
+# ---------------------------------------------------------------- evaluate
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from .data import DataError, load_dataset
+    from .evaluate import predict_proba, report
+    from .registry import ModelError, load_model, model_class_names, resolve
+
+    try:
+        ref = resolve(args.model)
+        names = model_class_names(ref)
+        dataset = ref.meta().get("dataset", "fashion")
+        model = load_model(ref.path)
+        ds = load_dataset(dataset)
+    except (ModelError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    t0 = time.time()
+    probs = []
+    n, step = len(ds.x_test), 1000
+    for i in range(0, n, step):
+        probs.append(predict_proba(model, ds.x_test[i : i + step]))
+        if not args.json:
+            _progress(min(i + step, n), n, "evaluating")
+    import numpy as np
+
+    rep = report(ds.y_test, np.concatenate(probs), names)
+    seconds = time.time() - t0
+    out = {
+        "model": str(ref.path),
+        "dataset": dataset,
+        "test_accuracy": rep["test_accuracy"],
+        "test_loss": rep["test_loss"],
+        "n_test": rep["n_test"],
+        "per_class": rep["per_class"],
+        "macro_avg": rep["macro_avg"],
+        "confusion_matrix": rep["confusion_matrix"],
+        "seconds": round(seconds, 2),
+        "images_per_s": round(n / seconds, 1),
+    }
+    if args.json:
+        _emit(out)
+        return 0
+    print(f"{ref.path}: test accuracy {out['test_accuracy']:.2%}, loss {out['test_loss']:.4f} "
+          f"({n:,} images, {out['images_per_s']:,.0f} images/s)")
+    print(f"  {'class':12s} precision recall    f1 support")
+    for name, m in out["per_class"].items():
+        print(f"  {name:12s} {m['precision']:9.3f} {m['recall']:6.3f} {m['f1']:5.3f} {int(m['support']):7d}")
+    return 0
+
+
+# ---------------------------------------------------------------- predict
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    from .predict import Predictor
+    from .preprocess import ImageError, load_image
+    from .registry import ModelError
+
+    try:
+        predictor = Predictor.from_spec(args.model)
+    except ModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    results: list[dict[str, Any]] = []
+    failed = 0
+    for path in args.images:
+        try:
+            img = load_image(path)
+            res = predictor.predict_image(img, invert=args.invert, top_k=args.top_k)
+            results.append({"path": path, **res.as_dict()})
+        except ImageError as exc:
+            failed += 1
+            results.append({"path": path, "error": str(exc)})
+        except Exception as exc:  # never a traceback for one bad file
+            failed += 1
+            results.append({"path": path, "error": f"unexpected {type(exc).__name__}: {str(exc)[:120]}"})
+    if args.json:
+        _emit(results)
+    else:
+        for r in results:
+            if "error" in r:
+                print(f"{r['path']}: error: {r['error']}")
+            else:
+                tops = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
+                print(f"{r['path']}: {r['label']} ({r['probability']:.1%})  [{tops}]")
+    return EXIT_ERROR if failed else 0
+
+
+# ---------------------------------------------------------------- runs
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from . import runs
+
+    root = Path(args.root) if args.root else runs.default_runs_root()
+    rows = []
+    for r in runs.list_runs(root):
+        rows.append({
+            "run_id": r.run_id,
+            "path": str(r.path),
+            "status": r.status,
+            "preset": r.preset,
+            "epochs_done": r.epochs_done,
+            "best_val_accuracy": r.best_val_accuracy,
+            "test_accuracy": r.test_accuracy,
+            "duration_s": None if r.duration_s is None else round(r.duration_s, 1),
+            "pid": r.status_data.get("pid"),
+            "error": r.status_data.get("error"),
+            "has_model": r.has_model,
+        })
+    if args.json:
+        _emit(rows)
+        return 0
+    if not rows:
+        print(f"no runs in {root}")
+    for r in rows:
+        acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
+        print(f"{r['run_id']:32s} {r['status']:9s} {r['preset']:6s} epochs {r['epochs_done']:3d}  test {acc}"
+              + (f"  ({r['error']})" if r["error"] and r["status"] == "failed" else ""))
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m fmnist_core", description="Fashion-MNIST CNN Studio command line")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    d = sub.add_parser("data", help="find, verify (and download) the dataset")
+    d.add_argument("--check", action="store_true", help="verify checksums and count images (the default)")
+    d.add_argument("--download", action="store_true", help="download into ./data/ if not found")
+    d.add_argument("--dataset", default="fashion", choices=["fashion", "mnist"])
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_data)
+
+    t = sub.add_parser("train", help="train a model into a run directory")
+    t.add_argument("--preset", default="paper", help="paper | fast | best")
+    t.add_argument("--config", help="a config.json to train (used by the app)")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--limit", type=int, help="use only N training images (stratified)")
+    t.add_argument("--seed", type=int)
+    t.add_argument("--batch-size", type=int)
+    t.add_argument("--lr", type=float, help="learning rate")
+    t.add_argument("--dataset", choices=["fashion", "mnist"])
+    t.add_argument("--no-augment", action="store_true")
+    t.add_argument("--run-dir", help="output folder (default runs/<timestamp>-<preset>)")
+    t.add_argument("--quiet", action="store_true")
+    t.add_argument("--json", action="store_true")
+    t.set_defaults(func=cmd_train)
+
+    e = sub.add_parser("evaluate", help="test accuracy, loss and per-class report of a model")
+    e.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: paper model)")
+    e.add_argument("--json", action="store_true")
+    e.set_defaults(func=cmd_evaluate)
+
+    q = sub.add_parser("predict", help="classify image files")
+    q.add_argument("images", nargs="+")
+    q.add_argument("--model", help="shipped name, run id or .keras path (default: paper model)")
+    q.add_argument("--top-k", type=int, default=3)
+    q.add_argument("--invert", default="auto", choices=["auto", "on", "off"])
+    q.add_argument("--json", action="store_true")
+    q.set_defaults(func=cmd_predict)
+
+    r = sub.add_parser("runs", help="list training runs with their real status")
+    r.add_argument("--root", help="runs folder (default ./runs)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_runs)
+
+    try:
+        from .bench import add_parser as add_bench
+    except ImportError:
+        pass
+    else:
+        add_bench(sub)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "top_k", 1) is not None and getattr(args, "top_k", 1) < 1:
+        print("error: --top-k must be at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

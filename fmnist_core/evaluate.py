@@ -1,0 +1,115 @@
+"""Predictions, confusion matrix, per-class report and the images behind each number.
+
+The selection helpers work on plain arrays (no TensorFlow) so the Evaluate page answers clicks
+from cached predictions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+
+def predict_proba(model, images_u8: np.ndarray, batch_size: int = 1000) -> np.ndarray:
+    """Softmax probabilities (N, 10) for uint8 images (N, 28, 28[, 1]).
+
+    Calls the model directly on fixed-size float batches: much faster than ``model.predict``,
+    which builds a tf.data pipeline and a progress bar on every call.
+    """
+    x = images_u8.reshape(-1, 28, 28, 1)
+    out = []
+    for i in range(0, len(x), batch_size):
+        batch = x[i : i + batch_size].astype(np.float32) / 255.0
+        out.append(np.asarray(model(batch, training=False), dtype=np.float32))
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
+
+
+def log_loss(y: np.ndarray, probs: np.ndarray) -> float:
+    """Mean sparse categorical cross-entropy, with Keras' clipping at 1e-7."""
+    p = np.clip(probs[np.arange(len(y)), y], 1e-7, 1.0)
+    return float(-np.mean(np.log(p)))
+
+
+def report(y: np.ndarray, probs: np.ndarray, class_names: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Test metrics from true labels and probabilities: accuracy, loss, confusion, per class."""
+    from sklearn.metrics import classification_report, confusion_matrix
+
+    y = np.asarray(y).astype(int)
+    pred = probs.argmax(1)
+    labels = list(range(len(class_names)))
+    rep = classification_report(
+        y, pred, labels=labels, target_names=list(class_names), output_dict=True, zero_division=0
+    )
+    per_class = {
+        name: {k.replace("-score", ""): float(v) for k, v in rep[name].items()} for name in class_names
+    }
+    wrong = np.flatnonzero(pred != y)
+    return {
+        "test_accuracy": float(np.mean(pred == y)),
+        "test_loss": log_loss(y, probs),
+        "n_test": int(len(y)),
+        "confusion_matrix": confusion_matrix(y, pred, labels=labels).astype(int).tolist(),
+        "per_class": per_class,
+        "macro_avg": {k.replace("-score", ""): float(v) for k, v in rep["macro avg"].items()},
+        "weighted_avg": {k.replace("-score", ""): float(v) for k, v in rep["weighted avg"].items()},
+        "misclassified": {
+            "index": wrong.tolist(),
+            "true": y[wrong].tolist(),
+            "pred": pred[wrong].tolist(),
+            "probs": np.round(probs[wrong], 4).tolist(),
+        },
+    }
+
+
+def cell_indices(y_true: np.ndarray, probs: np.ndarray, true_class: int, pred_class: int) -> np.ndarray:
+    """Indices of the images with that true and predicted class, most confident first."""
+    pred = probs.argmax(1)
+    idx = np.flatnonzero((np.asarray(y_true) == true_class) & (pred == pred_class))
+    return idx[np.argsort(-probs[idx, pred_class], kind="stable")]
+
+
+def filter_mistakes(
+    y_true: np.ndarray,
+    probs: np.ndarray,
+    true_class: int | None = None,
+    pred_class: int | None = None,
+    conf_range: tuple[float, float] = (0.0, 1.0),
+) -> np.ndarray:
+    """Misclassified indices matching the filters, most confident (most wrong) first."""
+    pred = probs.argmax(1)
+    conf = probs.max(1)
+    keep = (pred != y_true) & (conf >= conf_range[0]) & (conf <= conf_range[1])
+    if true_class is not None:
+        keep &= y_true == true_class
+    if pred_class is not None:
+        keep &= pred == pred_class
+    idx = np.flatnonzero(keep)
+    return idx[np.argsort(-conf[idx], kind="stable")]
+
+
+def most_confused(confusion: np.ndarray | list, k: int = 5) -> list[tuple[int, int, int]]:
+    """The ``k`` largest off-diagonal cells as (true, predicted, count), largest first."""
+    cm = np.array(confusion, dtype=int)
+    off = cm.copy()
+    np.fill_diagonal(off, -1)
+    order = np.argsort(-off, axis=None, kind="stable")[:k]
+    return [(int(i // cm.shape[1]), int(i % cm.shape[1]), int(off.flat[i])) for i in order if off.flat[i] > 0]
+
+
+def row_normalise(confusion: np.ndarray | list) -> np.ndarray:
+    """Confusion matrix as rates per true class (rows sum to 1; empty rows stay 0)."""
+    cm = np.array(confusion, dtype=float)
+    sums = cm.sum(1, keepdims=True)
+    return np.divide(cm, sums, out=np.zeros_like(cm), where=sums > 0)
+
+
+def file_fingerprint(path: Path) -> str:
+    """SHA-256 of a file's bytes: the cache key of its predictions."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

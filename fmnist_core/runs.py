@@ -1,0 +1,358 @@
+"""The run directory: the contract between the trainer process and the UI.
+
+``runs/<run_id>/`` holds ``config.json``, ``status.json``, ``metrics.jsonl`` (one line per
+epoch), ``progress.json`` (batch level, throttled), ``train.log``, and at the end
+``model.keras`` and ``run.json``. JSON files are written atomically (temp file + os.replace).
+
+One training process at a time per runs folder: the trainer holds an exclusive ``flock`` on
+``<runs>/.train.lock`` for its whole life (the kernel drops it if the process dies, even on
+SIGKILL), and ``launch`` checks for an active run under a second lock so two clicks on
+*Start* at the same moment start exactly one run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import TrainConfig
+
+ACTIVE = ("queued", "running", "stopping")
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+STOP_FILE = "STOP"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class RunError(RuntimeError):
+    """A run cannot be created, found or launched; the message says why."""
+
+
+class RunBusyError(RunError):
+    """Another run is already training."""
+
+
+def default_runs_root() -> Path:
+    """``$FMNIST_RUNS_DIR`` or ``<project>/runs``."""
+    return Path(os.environ.get("FMNIST_RUNS_DIR") or PROJECT_ROOT / "runs")
+
+
+def validate_run_id(run_id: str) -> str:
+    """Return ``run_id`` if it is a safe folder name (letters, digits, ``_.-``), else raise."""
+    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or ".." in run_id:
+        raise RunError(f"invalid run id {run_id!r}: use 1-80 letters, digits, '_', '-' or '.'")
+    return run_id
+
+
+def new_run_id(config: TrainConfig) -> str:
+    """A sortable, readable id: ``20261125-031500-paper``."""
+    return time.strftime("%Y%m%d-%H%M%S") + f"-{config.preset}"
+
+
+# ---------------------------------------------------------------- atomic file helpers
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON so a reader sees the old file or the new one, never half of one."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(data, f, indent=1)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def read_json(path: Path, default: Any = None) -> Any:
+    """Parsed JSON of ``path``, or ``default`` if missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return default
+
+
+def append_jsonl(path: Path, record: dict[str, Any]) -> None:
+    """Append one JSON line and flush it to disk (readers skip a torn last line)."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    """All complete JSON lines of ``path`` (a torn or corrupt line is skipped)."""
+    out = []
+    try:
+        text = Path(path).read_text()
+    except OSError:
+        return out
+    for line in text.splitlines():
+        with contextlib.suppress(ValueError):
+            out.append(json.loads(line))
+    return out
+
+
+# ---------------------------------------------------------------- process liveness
+
+
+def pid_alive(pid: int | None) -> bool:
+    """True if ``pid`` is a live (non-zombie) process that runs fmnist_core."""
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return False
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+        return b"fmnist_core" in cmd or b"pytest" in cmd
+    except OSError:
+        return True  # no /proc: trust kill(0)
+
+
+# ---------------------------------------------------------------- a run as the UI sees it
+
+
+@dataclass
+class RunInfo:
+    """A summary of one run folder, with its status checked against the live process."""
+
+    run_id: str
+    path: Path
+    status: str
+    config: dict[str, Any]
+    status_data: dict[str, Any]
+    metrics: list[dict[str, Any]]
+    result: dict[str, Any] | None
+
+    @property
+    def preset(self) -> str:
+        return self.config.get("preset", "?")
+
+    @property
+    def epochs_done(self) -> int:
+        return len(self.metrics)
+
+    @property
+    def best_val_accuracy(self) -> float | None:
+        vals = [m["val_accuracy"] for m in self.metrics if m.get("val_accuracy") is not None]
+        return max(vals) if vals else None
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return (self.result or {}).get("test_accuracy")
+
+    @property
+    def duration_s(self) -> float | None:
+        s = self.status_data
+        start, end = s.get("started_at"), s.get("ended_at") or (time.time() if self.active else None)
+        return (end - start) if start and end else None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / "model.keras"
+
+    @property
+    def has_model(self) -> bool:
+        return self.model_path.is_file() and self.result is not None
+
+
+def effective_status(status: dict[str, Any]) -> tuple[str, str | None]:
+    """The status to show: an 'active' run whose process is gone is reported failed."""
+    state = status.get("state", "failed")
+    if state in ACTIVE and not pid_alive(status.get("pid")):
+        # A queued run gets a short grace period while its process starts.
+        if state == "queued" and time.time() - status.get("created_at", 0) < 20:
+            return state, None
+        return "failed", status.get("error") or "the training process ended unexpectedly (killed?)"
+    return state, status.get("error")
+
+
+def load_run(path: Path) -> RunInfo:
+    """Read one run folder."""
+    path = Path(path)
+    status = read_json(path / "status.json", {}) or {}
+    state, error = effective_status(status)
+    if error:
+        status = {**status, "error": error}
+    return RunInfo(
+        run_id=path.name,
+        path=path,
+        status=state,
+        config=read_json(path / "config.json", {}) or {},
+        status_data=status,
+        metrics=read_jsonl(path / "metrics.jsonl"),
+        result=read_json(path / "run.json"),
+    )
+
+
+def list_runs(root: Path | None = None) -> list[RunInfo]:
+    """Every run folder under ``root``, newest first."""
+    root = Path(root or default_runs_root())
+    if not root.is_dir():
+        return []
+    runs = [load_run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
+    return sorted(runs, key=lambda r: r.status_data.get("created_at", 0), reverse=True)
+
+
+def active_run(root: Path | None = None) -> RunInfo | None:
+    """The run that is queued, running or stopping, if any."""
+    return next((r for r in list_runs(root) if r.active), None)
+
+
+def run_path(run_id: str, root: Path | None = None) -> Path:
+    """The folder of ``run_id`` inside ``root`` (validated: never outside it)."""
+    root = Path(root or default_runs_root()).resolve()
+    p = (root / validate_run_id(run_id)).resolve()
+    if p.parent != root:
+        raise RunError(f"run id {run_id!r} points outside {root}")
+    return p
+
+
+# ---------------------------------------------------------------- status written by the trainer
+
+
+def set_status(run_dir: Path, state: str, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into status.json and set its state (atomic)."""
+    status = read_json(Path(run_dir) / "status.json", {}) or {}
+    status.update(fields, state=state, updated_at=time.time())
+    write_json_atomic(Path(run_dir) / "status.json", status)
+    return status
+
+
+@contextlib.contextmanager
+def train_lock(root: Path) -> Iterator[None]:
+    """Hold the per-folder training lock, or raise RunBusyError at once if another holds it."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".train.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
+            raise RunBusyError(f"another training run is active ({holder or 'unknown'}); stop it first") from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _launch_lock(root: Path) -> Iterator[None]:
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".launch.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def training_busy(root: Path) -> bool:
+    """True while some process holds the training lock of ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / ".train.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------- launch / stop / delete
+
+
+def launch(config: TrainConfig, root: Path | None = None, run_id: str | None = None) -> Path:
+    """Start ``python -m fmnist_core train`` for ``config`` as its own process; return its folder.
+
+    Raises RunBusyError if a run is already active in ``root``.
+    """
+    root = Path(root or default_runs_root())
+    with _launch_lock(root):
+        busy = active_run(root)
+        if busy is not None:
+            raise RunBusyError(f"run {busy.run_id} is still {busy.status}; stop it or wait for it to finish")
+        if training_busy(root):
+            raise RunBusyError("another training process holds the lock; wait for it to finish")
+        run_id = run_id or new_run_id(config)
+        run_dir = run_path(run_id, root)
+        n = 1
+        while run_dir.exists():
+            n += 1
+            run_dir = run_path(f"{run_id}-{n}", root)
+        run_dir.mkdir(parents=True)
+        write_json_atomic(run_dir / "config.json", config.to_dict())
+        set_status(run_dir, "queued", created_at=time.time())
+        log = open(run_dir / "train.log", "ab")
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fmnist_core", "train", "--config", str(run_dir / "config.json"),
+             "--run-dir", str(run_dir), "--quiet"],
+            cwd=PROJECT_ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,  # survives the Streamlit script being rerun or stopped
+        )
+        log.close()
+        set_status(run_dir, "queued", pid=proc.pid)
+    return run_dir
+
+
+def request_stop(run_dir: Path) -> None:
+    """Ask the trainer to stop after its current batch (it keeps the best weights)."""
+    run_dir = Path(run_dir)
+    (run_dir / STOP_FILE).touch()
+    status = read_json(run_dir / "status.json", {}) or {}
+    if status.get("state") in ("queued", "running"):
+        set_status(run_dir, "stopping")
+
+
+def stop_requested(run_dir: Path) -> bool:
+    return (Path(run_dir) / STOP_FILE).exists()
+
+
+def delete_run(run_id: str, root: Path | None = None) -> None:
+    """Remove a run folder (refused while it is active)."""
+    path = run_path(run_id, root)
+    info = load_run(path)
+    if info.active:
+        raise RunError(f"run {run_id} is {info.status}; stop it before deleting it")
+    shutil.rmtree(path)
+
+
+def wait(run_dir: Path, timeout: float = 600, poll: float = 0.5) -> RunInfo:
+    """Block until the run is no longer active (for the CLI and tests)."""
+    deadline = time.time() + timeout
+    while True:
+        info = load_run(run_dir)
+        if not info.active or time.time() > deadline:
+            return info
+        time.sleep(poll)

@@ -1,0 +1,335 @@
+"""Train a model for a TrainConfig and write the run directory as it goes.
+
+``train(config, run_dir)`` is what ``python -m fmnist_core train`` runs, in its own process when
+the app starts it. It records per-epoch metrics and throttled batch progress, honours a stop
+request (stop file or SIGTERM/SIGINT) within one batch, keeps the best weights by val_loss,
+evaluates on the test set and writes ``model.keras`` and ``run.json`` atomically.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import runs
+from .config import TrainConfig
+
+PROGRESS_EVERY_S = 0.25  # at most four progress.json writes a second
+
+
+def cpu_has_bf16() -> bool:
+    """True if the CPU advertises fast bfloat16 math (AVX512-BF16 or AMX-BF16)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def resolve_precision(config: TrainConfig) -> str:
+    """The dtype policy to train with. 'auto' picks bfloat16 only where it was measured faster:
+    a CPU with bf16 instructions and batches of at least 128 (at 32 it gains nothing here)."""
+    if config.precision != "auto":
+        return config.precision
+    return "mixed_bfloat16" if cpu_has_bf16() and config.batch_size >= 128 else "float32"
+
+
+def machine_info() -> dict[str, Any]:
+    """What ran the training: CPU model, cores, library versions."""
+    import keras
+    import tensorflow as tf
+
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "bf16": cpu_has_bf16(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+class UserStop(Exception):
+    """Raised from the callback to leave ``fit`` at once (skipping the epoch's validation)."""
+
+
+class StopFlag:
+    """Set by a signal handler or a stop file; read by the Keras callback after every batch."""
+
+    def __init__(self, run_dir: Path | None) -> None:
+        self.run_dir = run_dir
+        self.signalled = False
+
+    def install_signal_handlers(self) -> None:
+        def handler(signum, frame):  # noqa: ARG001
+            if self.signalled:  # a second Ctrl-C means: really quit now
+                raise KeyboardInterrupt
+            self.signalled = True
+
+        signal.signal(signal.SIGTERM, handler)
+        signal.signal(signal.SIGINT, handler)
+
+    def __bool__(self) -> bool:
+        return self.signalled or (self.run_dir is not None and runs.stop_requested(self.run_dir))
+
+
+def make_recorder(run_dir: Path, stop: StopFlag, n_train: int, config: TrainConfig):
+    """The Keras callback that writes metrics/progress, stops on request and keeps best weights."""
+    import keras
+
+    class RunRecorder(keras.callbacks.Callback):
+        def __init__(self) -> None:
+            super().__init__()
+            self.steps = int(np.ceil(n_train / config.batch_size))
+            self.history: list[dict[str, Any]] = []
+            self.best_val_loss = np.inf
+            self.best_weights = None
+            self.best_epoch: int | None = None
+            self.stopped_by_user = False
+            self.t_train = time.time()
+            self.images_seen = 0
+
+        def _progress(self, epoch: int, batch: int, phase: str, force: bool = False) -> None:
+            now = time.time()
+            if not force and now - getattr(self, "_last", 0) < PROGRESS_EVERY_S:
+                return
+            self._last = now
+            elapsed = now - self.t_train
+            done = epoch * self.steps + batch
+            total = config.epochs * self.steps
+            rate = self.images_seen / elapsed if elapsed > 0 else 0.0
+            eta = (total - done) * config.batch_size / rate if rate > 0 else None
+            runs.write_json_atomic(
+                run_dir / "progress.json",
+                {
+                    "epoch": epoch + 1,
+                    "epochs": config.epochs,
+                    "batch": batch,
+                    "batches": self.steps,
+                    "phase": phase,
+                    "images_per_s": round(rate, 1),
+                    "elapsed_s": round(elapsed, 1),
+                    "eta_s": None if eta is None else round(eta, 1),
+                    "updated_at": now,
+                },
+            )
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.t_epoch = time.time()
+            self.epoch = epoch
+            self._progress(epoch, 0, "train", force=True)
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.images_seen += config.batch_size
+            self._progress(self.epoch, batch + 1, "train")
+            if stop:
+                self.stopped_by_user = True
+                raise UserStop
+
+        def on_test_begin(self, logs=None):
+            self._progress(self.epoch, self.steps, "validate", force=True)
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            lr = self.model.optimizer.learning_rate
+            rec = {
+                "epoch": epoch + 1,
+                "loss": float(logs.get("loss", np.nan)),
+                "accuracy": float(logs.get("accuracy", np.nan)),
+                "val_loss": float(logs.get("val_loss", np.nan)),
+                "val_accuracy": float(logs.get("val_accuracy", np.nan)),
+                "lr": float(np.asarray(lr.numpy() if hasattr(lr, "numpy") else lr)),
+                "seconds": round(time.time() - self.t_epoch, 2),
+            }
+            self.history.append(rec)
+            runs.append_jsonl(run_dir / "metrics.jsonl", rec)
+            if rec["val_loss"] < self.best_val_loss:
+                self.best_val_loss = rec["val_loss"]
+                self.best_epoch = epoch + 1
+                self.best_weights = self.model.get_weights()
+
+    return RunRecorder()
+
+
+def optimizer_for(config: TrainConfig, steps_per_epoch: int):
+    """Adam with a constant rate (the report) or a one-cycle schedule (warm-up, cosine decay)."""
+    import keras
+
+    lr: Any = config.learning_rate
+    if config.lr_schedule == "onecycle":
+        total = max(1, config.epochs * steps_per_epoch)
+        warm = max(1, int(0.15 * total))
+        lr = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=config.learning_rate / 10,
+            decay_steps=total - warm,
+            alpha=0.01,
+            warmup_target=config.learning_rate,
+            warmup_steps=warm,
+        )
+    return keras.optimizers.Adam(learning_rate=lr)
+
+
+def export_model(trained, config: TrainConfig):
+    """A float32 copy of the trained weights (plus flip TTA if configured), compiled for eval.
+
+    Training may run in bfloat16; the shipped file is always float32 with the report's sparse
+    loss and metric, so plain ``keras.models.load_model`` + ``evaluate`` work on it.
+    """
+    from .model import build, compile_for_eval, with_flip_tta
+
+    model = build(config.architecture, dtype="float32")
+    model.set_weights(trained.get_weights())
+    if config.tta_flip:
+        model = with_flip_tta(model)
+    compile_for_eval(model, config.learning_rate)
+    return model
+
+
+def save_model_atomic(model, path: Path) -> None:
+    """Save to a temp file in the same folder, check it loads, then rename over ``path``."""
+    import keras
+
+    tmp = path.with_name(f".{path.stem}.tmp.keras")
+    try:
+        model.save(tmp)
+        keras.models.load_model(tmp, compile=False, safe_mode=True)  # never ship an unreadable file
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def train(
+    config: TrainConfig,
+    run_dir: Path,
+    verbose: int = 0,
+    data=None,
+    install_signals: bool = False,
+) -> dict[str, Any]:
+    """Run one training as described in the module docstring; return the run.json contents.
+
+    ``data`` may be a preloaded ``fmnist_core.data.Dataset`` (tests); else it is loaded.
+    Raises on failure after writing status 'failed' with the error text.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    runs.write_json_atomic(run_dir / "config.json", config.to_dict())
+    status = runs.read_json(run_dir / "status.json", {}) or {}
+    if "created_at" not in status:
+        runs.set_status(run_dir, "queued", created_at=time.time())
+    stop = StopFlag(run_dir)
+    if install_signals:
+        stop.install_signal_handlers()
+    try:
+        with runs.train_lock(run_dir.resolve().parent):
+            runs.set_status(run_dir, "running", pid=os.getpid(), started_at=time.time(), error=None)
+            result = _train_locked(config, run_dir, verbose, data, stop)
+    except runs.RunBusyError as exc:
+        runs.set_status(run_dir, "failed", ended_at=time.time(), error=str(exc))
+        raise
+    except BaseException as exc:
+        msg = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{type(exc).__name__}: {exc}"
+        runs.set_status(run_dir, "failed", ended_at=time.time(), error=msg, traceback=traceback.format_exc())
+        raise
+    runs.set_status(run_dir, result["status"], ended_at=time.time())
+    return result
+
+
+def _train_locked(config: TrainConfig, run_dir: Path, verbose: int, data, stop: StopFlag) -> dict[str, Any]:
+    t0 = time.time()
+    from .data import load_dataset, stratified_split
+
+    ds = data if data is not None else load_dataset(config.dataset)
+    tr, va = stratified_split(ds.y_train, config.val_fraction, config.seed, config.limit)
+
+    import keras
+
+    from .evaluate import predict_proba, report
+    from .model import build, parameter_count
+    from .pipeline import eval_dataset, train_dataset
+
+    keras.utils.set_random_seed(config.seed)
+    precision = resolve_precision(config)
+    one_hot = config.label_smoothing > 0
+    train_ds = train_dataset(ds.x_train[tr], ds.y_train[tr], config, one_hot=one_hot)
+    val_ds = eval_dataset(ds.x_train[va], ds.y_train[va], one_hot=one_hot)
+    steps = int(np.ceil(len(tr) / config.batch_size))
+
+    model = build(config.architecture, dtype=precision)
+    if one_hot:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer_for(config, steps), loss=loss, metrics=[metric])
+
+    recorder = make_recorder(run_dir, stop, len(tr), config)
+    callbacks: list[Any] = [recorder]
+    if config.patience:
+        # The report: early stopping on val_loss, patience 5; the recorder restores the best.
+        callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience))
+    t_fit = time.time()
+    try:
+        if not stop:
+            model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
+    except UserStop:
+        pass  # the partial epoch is not recorded; the best complete epoch is restored below
+    fit_seconds = time.time() - t_fit
+    stopped = recorder.stopped_by_user or bool(stop)
+    if recorder.best_weights is not None:
+        model.set_weights(recorder.best_weights)
+
+    runs.write_json_atomic(
+        run_dir / "progress.json",
+        {**(runs.read_json(run_dir / "progress.json", {}) or {}), "phase": "evaluate", "updated_at": time.time()},
+    )
+    final = export_model(model, config)
+    probs = predict_proba(final, ds.x_test)
+    result: dict[str, Any] = {
+        "format": 1,
+        "run_id": run_dir.name,
+        "status": "stopped" if stopped else "finished",
+        "dataset": config.dataset,
+        "class_names": list(ds.class_names),
+        "input_shape": [28, 28, 1],
+        "input_range": [0, 1],
+        "input_dtype": "float32",
+        "architecture": config.architecture,
+        "params": parameter_count(final),
+        "config": config.to_dict(),
+        "seed": config.seed,
+        "precision_used": precision,
+        "n_train": int(len(tr)),
+        "n_val": int(len(va)),
+        "epochs_completed": len(recorder.history),
+        "best_epoch": recorder.best_epoch,
+        "best_val_loss": None if recorder.best_epoch is None else float(recorder.best_val_loss),
+        "history": recorder.history,
+        "train_seconds": round(fit_seconds, 1),
+        "images_per_s": round(recorder.images_seen / fit_seconds, 1) if fit_seconds > 0 else None,
+        "total_seconds": None,
+        "machine": machine_info(),
+        "data_folder": str(ds.folder),
+        **report(ds.y_test, probs, ds.class_names),
+    }
+    save_model_atomic(final, run_dir / "model.keras")
+    result["total_seconds"] = round(time.time() - t0, 1)
+    result["finished_at"] = time.time()
+    runs.write_json_atomic(run_dir / "run.json", result)
+    return result
