@@ -1,0 +1,22 @@
+"""Fashion-MNIST CNN Studio: ``streamlit run app.py``.
+
+The router and frame: page config, navigation, and the shared sidebar that picks the model.
+"""
+
+import streamlit as st
+
+from ui.common import init_state, sidebar_model_picker
+
+st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon="👕", layout="wide")
+init_state()
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="🔍", url_path="evaluate"),
+    st.Page("pages/predict.py", title="Predict", icon="👗", url_path="predict"),
+]
+page = st.navigation(PAGES)
+st.sidebar.title("CNN Studio")
+sidebar_model_picker()
+page.run()

@@ -1,0 +1,44 @@
+"""Home: what the app is, whether the data is there, which model is active, where to go."""
+
+import streamlit as st
+
+from ui.common import active_model, data_status
+
+st.title("👕 Fashion-MNIST CNN Studio")
+st.markdown(
+    "Train the convolutional network from the report *Deep Network with Fashion MNIST*, "
+    "watch it learn, explore its mistakes, and show it your own clothes: draw a garment, "
+    "upload a photo or hold one up to the camera."
+)
+
+found, where = data_status()
+if found:
+    st.success(f"Fashion-MNIST found in `{where}` (60,000 training and 10,000 test images).")
+else:
+    st.error(f"Fashion-MNIST was not found. Fix: {where}")
+
+ref = active_model()
+if ref is None:
+    st.warning("No model is available yet. Train one on the Train page.")
+else:
+    meta = ref.meta()
+    acc = meta.get("test_accuracy")
+    cfg = meta.get("config", {})
+    st.info(
+        f"Active model: **{ref.label}**"
+        + (f" — test accuracy **{acc:.2%}**" if acc is not None else "")
+        + (f", preset `{cfg.get('preset')}`, {meta.get('epochs_completed')} epochs" if cfg else "")
+        + ". Change it in the sidebar."
+    )
+
+st.subheader("Where to go")
+c1, c2, c3 = st.columns(3)
+with c1:
+    st.page_link("pages/train.py", label="Train", icon="🏋️")
+    st.caption("Start a run, watch accuracy and loss grow epoch by epoch, stop it any time.")
+with c2:
+    st.page_link("pages/evaluate.py", label="Evaluate", icon="🔍")
+    st.caption("Click the confusion matrix to see the images behind every number.")
+with c3:
+    st.page_link("pages/predict.py", label="Predict", icon="👗")
+    st.caption("Draw, upload or photograph a garment and see every preprocessing step.")

@@ -1,0 +1,140 @@
+"""Shared fixtures: the dataset, a tiny trained run, the app served for a real browser."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots from browser tests (git-ignored)
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+
+
+@pytest.fixture(scope="session")
+def dataset():
+    """The real Fashion-MNIST arrays (from the Debian package in CI; never the network)."""
+    from fmnist_core.data import load_dataset
+
+    return load_dataset("fashion")
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory, dataset) -> Path:
+    """A finished run trained on 400 images for 1 epoch (about 10 s): a real model to test with."""
+    from fmnist_core.config import preset
+    from fmnist_core.train import train
+
+    root = tmp_path_factory.mktemp("runs")
+    run_dir = root / "tiny"
+    train(preset("fast", limit=400, epochs=1), run_dir, data=dataset)
+    return run_dir
+
+
+@pytest.fixture()
+def runs_root(tmp_path, tiny_run, monkeypatch) -> Path:
+    """An isolated runs folder holding a copy of the tiny run; the app and CLI use it."""
+    root = tmp_path / "runs"
+    root.mkdir()
+    shutil.copytree(tiny_run, root / "tiny")
+    monkeypatch.setenv("FMNIST_RUNS_DIR", str(root))
+    return root
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def app_server(runs_root):
+    """`streamlit run app.py` on a free localhost port, with its own runs folder; yields the URL."""
+    port = _free_port()
+    env = {**os.environ, "FMNIST_RUNS_DIR": str(runs_root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    log = open(runs_root.parent / "streamlit.log", "wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.3)
+    else:
+        proc.kill()
+        pytest.fail("streamlit did not start within 60 s: " + (runs_root.parent / "streamlit.log").read_text()[-2000:])
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Debian Chromium driven by Playwright (no browser download needed)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture()
+def page(browser):
+    """A fresh browser tab (1400x1000) whose console errors are collected in page.errors."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = ctx.new_page()
+    pg.set_default_timeout(60_000)
+    pg.errors = []
+    pg.on("pageerror", lambda e: pg.errors.append(str(e)))
+    yield pg
+    ctx.close()
+
+
+def screenshot(page, name: str) -> Path:
+    """Save a PNG under test-artifacts/ (to look at) and return its path."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def wait_for_app(page, timeout: float = 60_000) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running...' status)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
+        timeout=timeout,
+    )
