@@ -183,8 +183,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.json:
         _emit(out)
         return 0
-    print(f"{ref.path}: test accuracy {out['test_accuracy']:.2%}, loss {out['test_loss']:.4f} "
-          f"({n:,} images, {out['images_per_s']:,.0f} images/s)")
+    print(
+        f"{ref.path}: test accuracy {out['test_accuracy']:.2%}, loss {out['test_loss']:.4f} "
+        f"({n:,} images, {out['images_per_s']:,.0f} images/s)"
+    )
     print(f"  {'class':12s} precision recall    f1 support")
     for name, m in out["per_class"].items():
         print(f"  {name:12s} {m['precision']:9.3f} {m['recall']:6.3f} {m['f1']:5.3f} {int(m['support']):7d}")
@@ -239,19 +241,21 @@ def cmd_runs(args: argparse.Namespace) -> int:
     root = Path(args.root) if args.root else runs.default_runs_root()
     rows = []
     for r in runs.list_runs(root):
-        rows.append({
-            "run_id": r.run_id,
-            "path": str(r.path),
-            "status": r.status,
-            "preset": r.preset,
-            "epochs_done": r.epochs_done,
-            "best_val_accuracy": r.best_val_accuracy,
-            "test_accuracy": r.test_accuracy,
-            "duration_s": None if r.duration_s is None else round(r.duration_s, 1),
-            "pid": r.status_data.get("pid"),
-            "error": r.status_data.get("error"),
-            "has_model": r.has_model,
-        })
+        rows.append(
+            {
+                "run_id": r.run_id,
+                "path": str(r.path),
+                "status": r.status,
+                "preset": r.preset,
+                "epochs_done": r.epochs_done,
+                "best_val_accuracy": r.best_val_accuracy,
+                "test_accuracy": r.test_accuracy,
+                "duration_s": None if r.duration_s is None else round(r.duration_s, 1),
+                "pid": r.status_data.get("pid"),
+                "error": r.status_data.get("error"),
+                "has_model": r.has_model,
+            }
+        )
     if args.json:
         _emit(rows)
         return 0
@@ -259,8 +263,10 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {root}")
     for r in rows:
         acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
-        print(f"{r['run_id']:32s} {r['status']:9s} {r['preset']:6s} epochs {r['epochs_done']:3d}  test {acc}"
-              + (f"  ({r['error']})" if r["error"] and r["status"] == "failed" else ""))
+        print(
+            f"{r['run_id']:32s} {r['status']:9s} {r['preset']:6s} epochs {r['epochs_done']:3d}  test {acc}"
+            + (f"  ({r['error']})" if r["error"] and r["status"] == "failed" else "")
+        )
     return 0
 
 

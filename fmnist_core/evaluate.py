@@ -43,9 +43,7 @@ def report(y: np.ndarray, probs: np.ndarray, class_names: list[str] | tuple[str,
     rep = classification_report(
         y, pred, labels=labels, target_names=list(class_names), output_dict=True, zero_division=0
     )
-    per_class = {
-        name: {k.replace("-score", ""): float(v) for k, v in rep[name].items()} for name in class_names
-    }
+    per_class = {name: {k.replace("-score", ""): float(v) for k, v in rep[name].items()} for name in class_names}
     wrong = np.flatnonzero(pred != y)
     return {
         "test_accuracy": float(np.mean(pred == y)),

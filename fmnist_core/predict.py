@@ -83,6 +83,8 @@ class Predictor:
         probs = self.probabilities(prepared.image[None])[0]
         return Prediction(probs, self.class_names, top_k, prepared)
 
-    def predict_image(self, img: Image.Image, invert: str = "auto", tolerance: float = 0.05, top_k: int = 3) -> Prediction:
+    def predict_image(
+        self, img: Image.Image, invert: str = "auto", tolerance: float = 0.05, top_k: int = 3
+    ) -> Prediction:
         """Photo pipeline + model, for one PIL image."""
         return self.predict_prepared(prepare_any(img, invert, tolerance), top_k)

@@ -89,8 +89,10 @@ def resolve(spec: str | None, models_dir: Path | None = None, runs_root: Path | 
             raise ModelError(f"invalid model name {name!r}")
         p = models_dir / f"{name}.keras"
         if not p.is_file():
-            raise ModelError(f"no shipped model {name!r} in {models_dir}; choose one of "
-                             f"{[m.path.stem for m in shipped_models(models_dir)]}")
+            raise ModelError(
+                f"no shipped model {name!r} in {models_dir}; choose one of "
+                f"{[m.path.stem for m in shipped_models(models_dir)]}"
+            )
         return ModelRef(f"shipped:{name}", f"{name} (shipped)", p, meta_path_for(p))
     if kind == "run" or (not kind and NAME_RE.match(name) and not name.endswith(".keras")):
         try:

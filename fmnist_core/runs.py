@@ -312,8 +312,17 @@ def launch(config: TrainConfig, root: Path | None = None, run_id: str | None = N
         log = open(run_dir / "train.log", "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
         proc = subprocess.Popen(
-            [sys.executable, "-m", "fmnist_core", "train", "--config", str(run_dir / "config.json"),
-             "--run-dir", str(run_dir), "--quiet"],
+            [
+                sys.executable,
+                "-m",
+                "fmnist_core",
+                "train",
+                "--config",
+                str(run_dir / "config.json"),
+                "--run-dir",
+                str(run_dir),
+                "--quiet",
+            ],
             cwd=PROJECT_ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
