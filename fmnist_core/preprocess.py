@@ -19,6 +19,8 @@ from PIL import Image, ImageFilter, ImageOps, UnidentifiedImageError
 
 MAX_PIXELS = 40_000_000  # refuse larger images (decompression bombs); a 12 MP photo is 12 M
 MAX_BYTES = 25 * 1024 * 1024  # matches .streamlit/config.toml server.maxUploadSize
+# The formats Image.open may try; others (EPS runs Ghostscript, ...) are refused.
+IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP", "DIB")
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
@@ -36,58 +38,87 @@ class Prepared:
     source_size: tuple[int, int] = (0, 0)
 
 
-def load_image(source: str | Path | bytes | io.BytesIO) -> Image.Image:
+def load_image(source: str | Path | bytes | bytearray | memoryview | io.IOBase) -> Image.Image:
     """Open an image file or bytes safely and return it upright in RGB (or L).
 
-    Handles EXIF orientation, transparency (composited on the image's own background colour),
-    palette, CMYK, 16-bit and animated images (first frame). Raises ImageError otherwise.
+    Handles EXIF orientation, transparency (composited on white), palette, CMYK, 16-bit and
+    animated images (first frame). Anything else - empty, truncated, not an image, too large,
+    a decompression bomb - raises ImageError with one line a user understands; nothing else escapes.
     """
-    if isinstance(source, (str, Path)):
-        try:
-            data = Path(source).read_bytes()
-        except OSError as exc:
-            raise ImageError(f"cannot read {source}: {exc.strerror or exc}") from None
-    elif isinstance(source, io.BytesIO):
-        data = source.getvalue()
-    else:
-        data = bytes(source)
+    data = _read_limited(source)
     if not data:
         raise ImageError("the file is empty")
     if len(data) > MAX_BYTES:
-        raise ImageError(f"the file is {len(data) / 2**20:.0f} MB; the limit is {MAX_BYTES // 2**20} MB")
+        raise ImageError(f"the file is over {MAX_BYTES // 2**20} MB; the limit is {MAX_BYTES // 2**20} MB")
     try:
         with warnings.catch_warnings():
+            # Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse both.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            # Only the formats a photo or screenshot comes in: no EPS (runs Ghostscript), no exotic decoders.
+            img = Image.open(io.BytesIO(data), formats=IMAGE_FORMATS)
             w, h = img.size
-            if w * h > MAX_PIXELS:
-                raise ImageError(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
             if w < 1 or h < 1:
                 raise ImageError("the image has no pixels")
-            img.seek(0)
+            # Checked from the header, before any pixel is decoded: a 50,000 x 50,000 claim stops here.
+            if w * h > MAX_PIXELS:
+                raise ImageError(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
+            img.seek(0)  # animated GIF/WebP/PNG: the first frame
             img.load()
-            img = ImageOps.exif_transpose(img)
+            img = ImageOps.exif_transpose(img) or img
+            return _normalise_mode(img)
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageError("the image is too large (possible decompression bomb)") from None
+        raise ImageError(
+            f"the image is too large (over {MAX_PIXELS // 1_000_000} megapixels; possible decompression bomb)"
+        ) from None
     except UnidentifiedImageError:
-        raise ImageError("not an image file Pillow can read (PNG, JPEG, WebP, GIF, BMP, TIFF)") from None
-    except (OSError, SyntaxError, ValueError, EOFError, MemoryError) as exc:
-        raise ImageError(f"the image is broken or truncated ({str(exc)[:80] or type(exc).__name__})") from None
-    return _normalise_mode(img)
+        raise ImageError("not an image file we can read (use PNG, JPEG, WebP, GIF, BMP or TIFF)") from None
+    except MemoryError:
+        raise ImageError("the image needs too much memory to decode") from None
+    except Exception as exc:  # noqa: BLE001 - hostile files make Pillow's decoders raise anything
+        detail = " ".join(str(exc).split())[:80] or type(exc).__name__
+        raise ImageError(f"the image is broken or truncated ({detail})") from None
+
+
+def _read_limited(source: str | Path | bytes | bytearray | memoryview | io.IOBase) -> bytes:
+    """The bytes of ``source``, reading at most MAX_BYTES + 1 (a huge file or /dev/zero never fills memory)."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return bytes(source)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        try:
+            if not path.is_file():  # a folder, a FIFO or a device would block or never end
+                raise ImageError(f"{_short(path)} is not a file" if path.exists() else f"{_short(path)} does not exist")
+            with open(path, "rb") as f:
+                return f.read(MAX_BYTES + 1)
+        except ImageError:
+            raise
+        except (OSError, ValueError) as exc:  # ValueError: a NUL byte in the name
+            raise ImageError(f"cannot read {_short(path)}: {getattr(exc, 'strerror', None) or exc}") from None
+    if isinstance(source, io.BytesIO):  # Streamlit's UploadedFile is one
+        return source.getvalue()[: MAX_BYTES + 1]
+    if hasattr(source, "read"):
+        data = source.read(MAX_BYTES + 1)
+        return data if isinstance(data, bytes) else b""
+    raise ImageError(f"cannot read an image from a {type(source).__name__}")
+
+
+def _short(path: Path) -> str:
+    """A file name fit for a one-line message (no control characters, not endless)."""
+    text = str(path).encode("unicode_escape").decode("ascii")
+    return text if len(text) <= 80 else "..." + text[-77:]
 
 
 def _normalise_mode(img: Image.Image) -> Image.Image:
-    """Any Pillow mode -> RGB or L; transparency is flattened onto the corner colour."""
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
+    """Any Pillow mode -> RGB or L; transparency is flattened onto white."""
+    if img.mode.startswith("I") or img.mode == "F":
+        # 16/32-bit and float images: stretch their own range to 0-255 (NaN/inf count as 0).
+        arr = np.nan_to_num(np.asarray(img, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
         lo, hi = float(arr.min()), float(arr.max())
         arr = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
-        return Image.fromarray(arr.astype(np.uint8), "L")
-    if img.mode == "P":
-        img = img.convert("RGBA")
-    if img.mode in ("LA", "PA"):
+        return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L")
+    if img.mode in ("P", "PA", "LA", "RGBa") or (img.mode == "RGB" and "transparency" in img.info):
         img = img.convert("RGBA")
     if img.mode == "RGBA":
         alpha = np.asarray(img)[..., 3]
@@ -99,7 +130,10 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
         return img.convert("RGB")
     if img.mode in ("RGB", "L"):
         return img
-    return img.convert("RGB")  # CMYK, YCbCr, LAB, 1, ...
+    try:
+        return img.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1, RGBX, ...
+    except ValueError:
+        raise ImageError(f"unsupported colour mode {img.mode}") from None
 
 
 def trim(gray: Image.Image, tolerance: float = 0.05) -> Image.Image:
