@@ -45,6 +45,10 @@ def _random_affine_layer():
             cx, cy = (w - 1) / 2, (h - 1) / 2
             a2 = cx - a0 * cx - a1 * cy + tx
             b2 = cy - b0 * cx - b1 * cy + ty
+            pure_shift = self.rotation_deg == 0 and self.zoom == 0
+            if pure_shift:
+                # Whole-pixel shifts with zero fill (pad-and-crop): no resampling blur at all.
+                a2, b2 = tf.round(a2), tf.round(b2)
             zeros = tf.zeros([n])
             transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
             return tf.raw_ops.ImageProjectiveTransformV3(
@@ -52,8 +56,8 @@ def _random_affine_layer():
                 transforms=transform,
                 output_shape=tf.shape(images)[1:3],
                 fill_value=0.0,
-                interpolation="BILINEAR",
-                fill_mode=self.fill_mode.upper(),
+                interpolation="NEAREST" if pure_shift else "BILINEAR",
+                fill_mode="CONSTANT" if pure_shift else self.fill_mode.upper(),
             )
 
         def compute_output_shape(self, input_shape):
