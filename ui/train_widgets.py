@@ -1,0 +1,397 @@
+"""Widgets of the Train page: the settings form, the live run panel, the curves and the history.
+
+The page (pages/train.py) lays these out; the logic they call lives in fmnist_core (runs,
+estimate, preview). Widget values persist across page switches (``persist_state="session"``),
+so a teacher who looks at Evaluate and comes back finds the settings as they left them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from fmnist_core import runs
+from fmnist_core.config import PRESETS, TrainConfig
+from fmnist_core.estimate import config_problems, format_duration
+from ui.common import MODEL_KEY, dataset_arrays
+
+PRESET_KEY = "train_preset"
+PREVIEW_SEED = "train_preview_seed"
+WATCH = "train_watch"  # run id last started from this session
+LIVE_ACTIVE = "train_live_active"  # was a run active when the page was last fully drawn?
+CONFIRM_DELETE = "train_confirm_delete"
+FLASH = "train_flash"  # a message to show once after a rerun
+
+PRESET_HELP = {
+    "paper": "The report's recipe: batch 32, Adam 0.001, up to 20 epochs with early stopping, "
+    "rotation 10° / shift 10% / zoom 10%.",
+    "fast": "A classroom run of about two minutes: batch 128, 3 epochs, one-cycle learning rate, no augmentation.",
+    "best": "Our best recipe: a wider network, flips, shifts and random erasing, label smoothing, 24 epochs.",
+}
+BATCH_SIZES = [16, 32, 64, 128, 256, 512]
+LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+STATUS_ICON = {
+    "queued": "⏳",
+    "running": "🏃",
+    "stopping": "⏳",
+    "finished": "✅",
+    "stopped": "⏹️",
+    "failed": "❌",
+}
+STATUS_COLOR = {"running": "blue", "queued": "gray", "stopping": "orange", "finished": "green", "stopped": "orange"}
+
+
+# ---------------------------------------------------------------- state
+
+
+def _fields(cfg: TrainConfig) -> dict[str, Any]:
+    """Widget key -> value for the settings the form exposes."""
+    return {
+        "train_epochs": cfg.epochs,
+        "train_batch_size": cfg.batch_size,
+        "train_learning_rate": cfg.learning_rate,
+        "train_use_all": cfg.limit is None,
+        "train_limit": cfg.limit or 6000,
+        "train_seed": cfg.seed,
+        "train_augment": cfg.augment,
+        "train_rotation_deg": float(cfg.rotation_deg),
+        "train_shift": float(cfg.shift),
+        "train_zoom": float(cfg.zoom),
+        "train_hflip": cfg.hflip,
+        "train_erase_prob": float(cfg.erase_prob),
+    }
+
+
+def init_train_state() -> None:
+    """All session state of the Train page, set up in one place."""
+    st.session_state.setdefault(PRESET_KEY, "paper")
+    for key, value in _fields(PRESETS[st.session_state[PRESET_KEY]]).items():
+        st.session_state.setdefault(key, value)
+    st.session_state.setdefault(PREVIEW_SEED, 0)
+    st.session_state.setdefault(WATCH, None)
+    st.session_state.setdefault(LIVE_ACTIVE, False)
+    st.session_state.setdefault(CONFIRM_DELETE, None)
+    st.session_state.setdefault(FLASH, None)
+
+
+def _apply_preset() -> None:
+    """on_change of the preset picker: load every setting from the preset."""
+    st.session_state.update(_fields(PRESETS[st.session_state[PRESET_KEY]]))
+
+
+def config_from_state() -> tuple[TrainConfig | None, list[str]]:
+    """The TrainConfig the form describes (preset + overrides), or None and the problems."""
+    s = st.session_state
+    changes = {
+        "epochs": int(s.train_epochs),
+        "batch_size": int(s.train_batch_size),
+        "learning_rate": float(s.train_learning_rate),
+        "limit": None if s.train_use_all else int(s.train_limit),
+        "seed": int(s.train_seed),
+        "augment": bool(s.train_augment),
+        "rotation_deg": float(s.train_rotation_deg),
+        "shift": float(s.train_shift),
+        "zoom": float(s.train_zoom),
+        "hflip": bool(s.train_hflip),
+        "erase_prob": float(s.train_erase_prob),
+    }
+    try:
+        cfg = PRESETS[s[PRESET_KEY]].replace(**changes)
+    except (ValueError, TypeError) as exc:
+        return None, str(exc).split("; ")
+    return cfg, config_problems(cfg)
+
+
+# ---------------------------------------------------------------- the form
+
+
+def settings_form() -> None:
+    """Preset picker and the settings a teacher varies, each with its limits and one-line help."""
+    keep = {"persist_state": "session"}
+    st.radio(
+        "Preset",
+        list(PRESETS),
+        key=PRESET_KEY,
+        horizontal=True,
+        on_change=_apply_preset,
+        help="Loads a complete recipe; change any setting below afterwards.",
+        **keep,
+    )
+    st.caption(PRESET_HELP.get(st.session_state[PRESET_KEY], ""))
+    c1, c2 = st.columns(2)
+    c1.number_input(
+        "Epochs", 1, 200, step=1, key="train_epochs", help="Passes over the training images (1-200).", **keep
+    )
+    c2.select_slider(
+        "Batch size",
+        BATCH_SIZES,
+        key="train_batch_size",
+        help="Images per weight update (16-512). Bigger is faster per image but learns less per pass.",
+        **keep,
+    )
+    c1.select_slider(
+        "Learning rate",
+        LEARNING_RATES,
+        key="train_learning_rate",
+        format_func=lambda v: f"{v:g}",
+        help="Adam step size (0.0001-0.01). Too high: the loss jumps around; too low: slow learning.",
+        **keep,
+    )
+    c2.number_input(
+        "Seed", 0, 2**31 - 1, step=1, key="train_seed", help="Same seed, same images and split (0-2³¹).", **keep
+    )
+    c1.toggle(
+        "Use all 60,000 training images",
+        key="train_use_all",
+        help="Off: train on a stratified sample (faster, less accurate).",
+        **keep,
+    )
+    c2.number_input(
+        "Training images",
+        100,
+        60000,
+        step=100,
+        key="train_limit",
+        disabled=st.session_state.train_use_all,
+        help="How many images to draw, 100-60,000; 20% of them are kept for validation.",
+        **keep,
+    )
+    st.toggle(
+        "Augment training images",
+        key="train_augment",
+        help="Show the network randomly moved copies, so it learns the garment, not its exact pixels.",
+        **keep,
+    )
+    off = not st.session_state.train_augment
+    a1, a2 = st.columns(2)
+    a1.slider(
+        "Rotation (°)", 0.0, 45.0, step=1.0, key="train_rotation_deg", disabled=off, help="Up to ± this angle.", **keep
+    )
+    a2.slider(
+        "Shift", 0.0, 0.3, step=0.01, key="train_shift", disabled=off, help="Up to ± this share of the width.", **keep
+    )
+    a1.slider("Zoom", 0.0, 0.3, step=0.01, key="train_zoom", disabled=off, help="In or out by up to this.", **keep)
+    a2.slider(
+        "Random erasing",
+        0.0,
+        1.0,
+        step=0.05,
+        key="train_erase_prob",
+        disabled=off,
+        help="Chance of blanking one random patch.",
+        **keep,
+    )
+    a1.checkbox("Mirror left-right", key="train_hflip", disabled=off, help="Random horizontal flips.", **keep)
+
+
+def preset_extras(cfg: TrainConfig) -> str:
+    """One line on what the preset sets that the form does not show."""
+    extras = [f"network `{cfg.architecture}`", f"learning rate {cfg.lr_schedule}"]
+    extras.append(
+        f"early stopping after {cfg.patience} epochs without progress" if cfg.patience else "no early stopping"
+    )
+    if cfg.label_smoothing:
+        extras.append(f"label smoothing {cfg.label_smoothing:g}")
+    if cfg.precision != "float32":
+        extras.append(f"precision {cfg.precision}")
+    if cfg.tta_flip:
+        extras.append("flip test-time augmentation")
+    return "Also from the preset: " + ", ".join(extras) + "."
+
+
+# ---------------------------------------------------------------- augmentation preview
+
+
+@st.cache_data(show_spinner="Drawing augmented examples (loads TensorFlow the first time) ...", max_entries=64)
+def preview_mosaic(aug_settings: dict[str, Any], seed: int, rows: int = 4, versions: int = 5) -> np.ndarray:
+    """The preview grid as one uint8 image (TensorFlow is imported here, lazily, once)."""
+    from fmnist_core.preview import augment_preview, example_indices, mosaic
+
+    arrays = dataset_arrays("fashion")
+    idx = example_indices(arrays["y_train"], rows, seed)
+    cfg = PRESETS["paper"].replace(**aug_settings)
+    return mosaic(augment_preview(arrays["x_train"][idx], cfg, versions, seed))
+
+
+def aug_settings(cfg: TrainConfig) -> dict[str, Any]:
+    keys = ("augment", "rotation_deg", "shift", "zoom", "hflip", "erase_prob")
+    return {k: getattr(cfg, k) for k in keys}
+
+
+# ---------------------------------------------------------------- live run
+
+
+def watched_run(root: Path) -> runs.RunInfo | None:
+    """The run the live panel shows: the active one, else this session's last, else the newest."""
+    all_runs = runs.list_runs(root)
+    active = next((r for r in all_runs if r.active), None)
+    if active is not None:
+        return active
+    mine = next((r for r in all_runs if r.run_id == st.session_state.get(WATCH)), None)
+    return mine or (all_runs[0] if all_runs else None)
+
+
+def curves_figure(metrics: list[dict[str, Any]], epochs: int | None = None) -> go.Figure:
+    """Training vs validation accuracy and loss per epoch, side by side, large enough for a projector."""
+    ep = [m["epoch"] for m in metrics]
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.1)
+    style = {"train": ("#1f77b4", "solid"), "validation": ("#ff7f0e", "dash")}
+    for col, (name, tkey, vkey) in enumerate((("accuracy", "accuracy", "val_accuracy"), ("loss", "loss", "val_loss"))):
+        for label, key in (("train", tkey), ("validation", vkey)):
+            color, dash = style[label]
+            fig.add_trace(
+                go.Scatter(
+                    x=ep,
+                    y=[m.get(key) for m in metrics],
+                    name=label,
+                    legendgroup=label,
+                    showlegend=col == 0,
+                    mode="lines+markers",
+                    line={"color": color, "width": 3, "dash": dash},
+                    marker={"size": 9},
+                    hovertemplate=f"epoch %{{x}}<br>{label} {name} %{{y:.4f}}<extra></extra>",
+                ),
+                row=1,
+                col=col + 1,
+            )
+    last = max([epochs or 1, *ep, 1])
+    fig.update_xaxes(title_text="epoch", range=[0.7, last + 0.3], dtick=1 if last <= 20 else None)
+    fig.update_yaxes(tickformat=".0%", row=1, col=1)
+    fig.update_layout(
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        font={"size": 16},
+        legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0.5, "xanchor": "center"},
+        hovermode="x unified",
+    )
+    fig.update_annotations(font_size=18)
+    return fig
+
+
+def progress_line(prog: dict[str, Any] | None, status: str) -> tuple[float, str]:
+    """(fraction done, one-line text) for the batch progress bar."""
+    if not prog or status == "queued":
+        return 0.0, "Starting: loading TensorFlow and the images ..."
+    epochs, batches = max(1, prog.get("epochs", 1)), max(1, prog.get("batches", 1))
+    epoch, batch = prog.get("epoch", 1), prog.get("batch", 0)
+    frac = min(1.0, ((epoch - 1) * batches + batch) / (epochs * batches))
+    if prog.get("phase") == "evaluate":
+        return 1.0, "Testing on the 10,000 test images and saving the model ..."
+    what = "validating" if prog.get("phase") == "validate" else f"batch {batch:,} of {batches:,}"
+    speed = f" · {prog['images_per_s']:,.0f} images/s" if prog.get("images_per_s") else ""
+    eta = f" · about {format_duration(prog['eta_s'])} left" if prog.get("eta_s") is not None else ""
+    return frac, f"Epoch {epoch} of {epochs} · {what}{speed}{eta}"
+
+
+def pct(v: float | None) -> str:
+    return "-" if v is None else f"{v:.1%}"
+
+
+def live_panel(root: Path) -> None:
+    """The run being watched: status, progress bar, Stop, key numbers and the growing curves."""
+    run = watched_run(root)
+    if run is None:
+        st.info("No run yet. Choose the settings below and press **Start training**.")
+        return
+    if run.active != st.session_state[LIVE_ACTIVE]:
+        st.rerun(scope="app")  # a run started (e.g. from the CLI) or ended: refresh form, history, sidebar
+    icon = STATUS_ICON.get(run.status, "")
+    head, button = st.columns([4, 1], vertical_alignment="center")
+    head.markdown(f"### {icon} Run `{run.run_id}` &nbsp; :{STATUS_COLOR.get(run.status, 'red')}-badge[{run.status}]")
+    if run.active:
+        button.button(
+            "Stop training",
+            icon="⏹️",
+            type="primary",
+            key="train_stop",
+            disabled=run.status == "stopping",
+            on_click=runs.request_stop,
+            args=(run.path,),
+            help="Ends the run after the current batch and keeps the best weights so far.",
+            width="stretch",
+        )
+        frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
+        st.progress(frac, text=text)
+    elif run.status == "failed":
+        st.error(f"This run failed: {run.status_data.get('error') or 'unknown error'}")
+    else:
+        dur = format_duration(run.duration_s)
+        st.success(
+            f"Run {run.status} after {run.epochs_done} epochs in {dur}: test accuracy **{pct(run.test_accuracy)}** "
+            "on the 10,000 test images."
+        )
+    last = run.metrics[-1] if run.metrics else {}
+    epochs = run.config.get("epochs")
+    m = st.columns(4)
+    m[0].metric("Epochs done", f"{run.epochs_done} / {epochs}")
+    m[1].metric("Training accuracy", pct(last.get("accuracy")))
+    m[2].metric("Validation accuracy", pct(last.get("val_accuracy")))
+    if run.test_accuracy is not None:
+        m[3].metric("Test accuracy", pct(run.test_accuracy))
+    else:
+        m[3].metric("Best validation accuracy", pct(run.best_val_accuracy))
+    if run.metrics:
+        st.plotly_chart(curves_figure(run.metrics, epochs), key="train_curves", config={"displaylogo": False})
+    elif run.active:
+        st.caption("The curves appear when the first epoch ends.")
+
+
+# ---------------------------------------------------------------- history
+
+
+def history_rows(all_runs: list[runs.RunInfo]) -> list[dict[str, Any]]:
+    """One row per run for the history table (accuracies in percent)."""
+    rows = []
+    for r in all_runs:
+        created = r.status_data.get("created_at")
+        rows.append(
+            {
+                "Run": r.run_id,
+                "Preset": r.preset,
+                "Epochs": f"{r.epochs_done} / {r.config.get('epochs', '?')}",
+                "Best val acc": None if r.best_val_accuracy is None else 100 * r.best_val_accuracy,
+                "Test acc": None if r.test_accuracy is None else 100 * r.test_accuracy,
+                "Status": f"{STATUS_ICON.get(r.status, '')} {r.status}",
+                "Duration": format_duration(r.duration_s),
+                "Images": r.config.get("limit") or 60000,
+                "Started": None if not created else np.datetime64(int(created), "s"),
+            }
+        )
+    return rows
+
+
+def history_table(all_runs: list[runs.RunInfo]) -> None:
+    pc = st.column_config.NumberColumn(format="%.2f %%")
+    st.dataframe(
+        history_rows(all_runs),
+        hide_index=True,
+        column_config={
+            "Best val acc": pc,
+            "Test acc": pc,
+            "Images": st.column_config.NumberColumn("Images", format="localized"),
+            "Started": st.column_config.DatetimeColumn("Started (UTC)", format="YYYY-MM-DD HH:mm"),
+        },
+    )
+
+
+def make_active(key: str, flash: bool = True) -> None:
+    """on_click: make a run the model of every page (and show it in the sidebar picker)."""
+    st.session_state[MODEL_KEY] = key
+    st.session_state["sidebar_model"] = key  # allowed in a callback: before the sidebar is drawn
+    if flash:
+        st.session_state[FLASH] = f"`{key.split(':', 1)[1]}` is now the active model."
+
+
+def delete_confirmed(run_id: str, root: Path) -> None:
+    """on_click of the confirmation: delete the run folder."""
+    try:
+        runs.delete_run(run_id, root)
+        st.session_state[FLASH] = f"Run `{run_id}` deleted."
+    except runs.RunError as exc:
+        st.session_state[FLASH] = f"Not deleted: {exc}"
+    st.session_state[CONFIRM_DELETE] = None
