@@ -24,7 +24,7 @@ def augment_preview(images: np.ndarray, config: TrainConfig, versions: int = 5, 
     """uint8 (k, 1 + versions, 28, 28): each image, then ``versions`` random augmentations of it.
 
     With augmentation off (or no random layer asked for) the versions equal the original:
-    that is exactly what training would show.
+    that is exactly what training would show. Seeds TensorFlow's global generator with ``seed``.
     """
     images = np.asarray(images, dtype=np.uint8)
     if images.ndim != 3:
@@ -32,8 +32,13 @@ def augment_preview(images: np.ndarray, config: TrainConfig, versions: int = 5, 
     k = len(images)
     base = np.repeat(images[:, None], versions, axis=1)  # (k, versions, 28, 28)
     if config.augment and versions > 0:
+        import tensorflow as tf
+
         from .pipeline import augmenter, random_erase
 
+        # The affine and erasing layers draw from TensorFlow's global generator (as in training);
+        # seeding it here makes a preview reproducible: same seed, same pictures.
+        tf.random.set_seed(seed)
         x = base.reshape(k * versions, *images.shape[1:], 1).astype("float32") / 255.0
         aug = augmenter(config, seed=seed)
         if aug is not None:
