@@ -21,6 +21,7 @@ MAX_PIXELS = 40_000_000  # refuse larger images (decompression bombs); a 12 MP p
 MAX_BYTES = 25 * 1024 * 1024  # matches .streamlit/config.toml server.maxUploadSize
 # The formats Image.open may try; others (EPS runs Ghostscript, ...) are refused.
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP", "DIB")
+WORK_SIDE = 1024  # larger images are scaled down on load: the model sees 28x28, and a 12 MP photo took 12 s
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
 
 
@@ -52,6 +53,8 @@ def load_image(source: str | Path | bytes | bytearray | memoryview | io.IOBase) 
         raise ImageError(f"the file is over {MAX_BYTES // 2**20} MB; the limit is {MAX_BYTES // 2**20} MB")
     try:
         with warnings.catch_warnings():
+            # Corrupt EXIF etc. only warn (the image is still usable): keep stderr to our one line.
+            warnings.simplefilter("ignore")
             # Pillow only warns between MAX_IMAGE_PIXELS and twice that; we refuse both.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             # Only the formats a photo or screenshot comes in: no EPS (runs Ghostscript), no exotic decoders.
@@ -63,9 +66,13 @@ def load_image(source: str | Path | bytes | bytearray | memoryview | io.IOBase) 
             if w * h > MAX_PIXELS:
                 raise ImageError(f"the image is {w}x{h} pixels; the limit is {MAX_PIXELS // 1_000_000} megapixels")
             img.seek(0)  # animated GIF/WebP/PNG: the first frame
+            if img.format == "JPEG":
+                img.draft(None, (WORK_SIDE, WORK_SIDE))  # decode big JPEGs at 1/2, 1/4 or 1/8 scale: fast
             img.load()
-            img = ImageOps.exif_transpose(img) or img
-            return _normalise_mode(img)
+            img = _normalise_mode(ImageOps.exif_transpose(img) or img)
+            if max(img.size) > WORK_SIDE:
+                img.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.LANCZOS, reducing_gap=2.0)
+            return img
     except ImageError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
