@@ -6,10 +6,12 @@ Errors the user can fix print one line to stderr and exit non-zero, never a trac
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -196,63 +198,119 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- predict
 
 
+def _one_line(text: object, limit: int = 300) -> str:
+    """Any message as one printable line (file names may hold newlines or control characters)."""
+    flat = " ".join(str(text).split())
+    flat = "".join(ch if ch.isprintable() else "?" for ch in flat)
+    return flat[:limit] or "unknown error"
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced(enabled: bool = True) -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null while TensorFlow loads.
+
+    TensorFlow's C++ start-up prints INFO/ERROR lines (oneDNN, CUDA) that TF_CPP_MIN_LOG_LEVEL does
+    not reach; they would bury the one-line answer. Our own messages are printed after this block.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     _quiet_tf()
-    from .predict import Predictor
-    from .preprocess import ImageError, load_image
-    from .registry import ModelError
+    from .preprocess import ImageError, load_image, prepare_any
 
-    try:
-        predictor = Predictor.from_spec(args.model)
-    except ModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
+    # Images first: a bad file is answered in a fraction of a second, before TensorFlow is imported.
     results: list[dict[str, Any]] = []
-    failed = 0
-    for path in args.images:
+    prepared: dict[int, Any] = {}
+    for i, path in enumerate(args.images):
         try:
-            img = load_image(path)
-            res = predictor.predict_image(img, invert=args.invert, top_k=args.top_k)
-            results.append({"path": path, **res.as_dict()})
+            prep = prepare_any(load_image(path), args.invert)
+            prep.steps = []  # the CLI shows no steps; do not hold every original image in memory
+            prepared[i] = prep
+            results.append({"path": path})
         except ImageError as exc:
-            failed += 1
-            results.append({"path": path, "error": str(exc)})
-        except Exception as exc:  # never a traceback for one bad file
-            failed += 1
-            results.append({"path": path, "error": f"unexpected {type(exc).__name__}: {str(exc)[:120]}"})
+            results.append({"path": path, "error": _one_line(exc)})
+        except Exception as exc:  # noqa: BLE001 - never a traceback for one bad file
+            results.append(
+                {"path": path, "error": _one_line(f"cannot prepare the image ({type(exc).__name__}: {exc})")}
+            )
+    if prepared:
+        from .registry import ModelError
+
+        try:
+            with _native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
+                from .predict import Predictor
+
+                predictor = Predictor.from_spec(args.model)
+                for i, prep in prepared.items():
+                    results[i].update(predictor.predict_prepared(prep, top_k=args.top_k).as_dict())
+        except ModelError as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+        except Exception as exc:  # noqa: BLE001 - a model that loads but cannot run, etc.
+            print(f"error: the model could not classify: {_one_line(f'{type(exc).__name__}: {exc}')}", file=sys.stderr)
+            return EXIT_ERROR
+    failed = [r for r in results if "error" in r]
     if args.json:
         _emit(results)
     else:
         for r in results:
-            if "error" in r:
-                print(f"{r['path']}: error: {r['error']}")
-            else:
+            if "error" not in r:
                 tops = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
                 print(f"{r['path']}: {r['label']} ({r['probability']:.1%})  [{tops}]")
+    for r in failed:  # one line per bad file, on stderr in both modes
+        print(f"error: {_one_line(r['path'], 120)}: {r['error']}", file=sys.stderr)
     return EXIT_ERROR if failed else 0
 
 
 # ---------------------------------------------------------------- runs
 
 
+def _num(x: Any) -> float | None:
+    """``x`` if it is a real number (run files may be hand-edited or torn), else None."""
+    return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
+
+
 def cmd_runs(args: argparse.Namespace) -> int:
     from . import runs
 
     root = Path(args.root) if args.root else runs.default_runs_root()
+    if args.root and (not root.exists() or not root.is_dir()):
+        print(f"error: runs folder {_one_line(root, 200)} does not exist", file=sys.stderr)
+        return EXIT_ERROR
+    try:
+        infos = runs.list_runs(root)
+    except (OSError, ValueError) as exc:
+        print(f"error: cannot read runs folder {_one_line(root, 200)}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
     rows = []
-    for r in runs.list_runs(root):
+    for r in infos:
+        duration = _num(r.duration_s)
         rows.append(
             {
                 "run_id": r.run_id,
                 "path": str(r.path),
-                "status": r.status,
-                "preset": r.preset,
+                "status": r.status,  # checked against the live process: a dead trainer is 'failed'
+                "preset": str(r.preset),
                 "epochs_done": r.epochs_done,
-                "best_val_accuracy": r.best_val_accuracy,
-                "test_accuracy": r.test_accuracy,
-                "duration_s": None if r.duration_s is None else round(r.duration_s, 1),
+                "best_val_accuracy": _num(r.best_val_accuracy),
+                "test_accuracy": _num(r.test_accuracy),
+                "duration_s": None if duration is None else round(duration, 1),
                 "pid": r.status_data.get("pid"),
-                "error": r.status_data.get("error"),
+                "error": None if r.status_data.get("error") is None else _one_line(r.status_data.get("error")),
                 "has_model": r.has_model,
             }
         )
@@ -267,6 +325,33 @@ def cmd_runs(args: argparse.Namespace) -> int:
             f"{r['run_id']:32s} {r['status']:9s} {r['preset']:6s} epochs {r['epochs_done']:3d}  test {acc}"
             + (f"  ({r['error']})" if r["error"] and r["status"] == "failed" else "")
         )
+    return 0
+
+
+# ---------------------------------------------------------------- figures
+
+
+def cmd_figures(args: argparse.Namespace) -> int:
+    from .figures import confusion_png, curves_png
+
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for meta in args.results:
+        path = Path(meta)
+        if path.suffix == ".keras":
+            path = path.with_suffix(".json")
+        try:
+            result = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            print(f"error: cannot read {path}: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        stem = path.stem if path.name != "run.json" else path.parent.name
+        title = f"{stem}: test accuracy {result['test_accuracy']:.2%}"
+        for fig in (
+            curves_png(result, out / f"{stem}_curves.png", title),
+            confusion_png(result, out / f"{stem}_confusion.png", title),
+        ):
+            print(fig)
     return 0
 
 
@@ -316,6 +401,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--root", help="runs folder (default ./runs)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
+
+    f = sub.add_parser("figures", help="PNG curves and confusion matrix from model JSON files (for docs)")
+    f.add_argument("results", nargs="+", help="models/NAME.json, NAME.keras or a run's run.json")
+    f.add_argument("--out", default="docs/figures")
+    f.set_defaults(func=cmd_figures)
 
     try:
         from .bench import add_parser as add_bench

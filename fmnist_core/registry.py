@@ -19,7 +19,8 @@ from .classes import class_names
 MODELS_DIR = runs.PROJECT_ROOT / "models"
 DEFAULT_MODEL = "fashion_cnn_paper"
 SHIPPED_ORDER = ("fashion_cnn_paper", "fashion_cnn_best", "fashion_cnn_fast")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")  # used with fullmatch (no '/', no NUL, no newline)
+MAX_MODEL_BYTES = 512 * 2**20  # uncompressed size of a .keras archive; ours are a few MB (zip bombs stop here)
 
 
 class ModelError(RuntimeError):
@@ -53,6 +54,7 @@ def shipped_models(models_dir: Path | None = None) -> list[ModelRef]:
     """The ``.keras`` files in ``models/``, paper model first."""
     d = Path(models_dir or MODELS_DIR)
     found = sorted(d.glob("*.keras")) if d.is_dir() else []
+    found = [p for p in found if NAME_RE.fullmatch(p.stem) and _inside(p, d)]  # no links out, no odd names
     order = {n: i for i, n in enumerate(SHIPPED_ORDER)}
     found.sort(key=lambda p: (order.get(p.stem, 99), p.stem))
     return [ModelRef(f"shipped:{p.stem}", f"{p.stem} (shipped)", p, meta_path_for(p)) for p in found]
@@ -62,7 +64,7 @@ def run_models(root: Path | None = None) -> list[ModelRef]:
     """Finished or stopped runs that saved a model, newest first."""
     out = []
     for r in runs.list_runs(root):
-        if r.has_model and not r.active:
+        if r.has_model and not r.active and _inside(r.model_path, r.path):
             acc = r.test_accuracy
             label = f"{r.run_id} ({r.preset}, {r.status}" + (f", {acc:.1%})" if acc is not None else ")")
             out.append(ModelRef(f"run:{r.run_id}", label, r.model_path, r.path / "run.json"))
@@ -83,23 +85,28 @@ def resolve(spec: str | None, models_dir: Path | None = None, runs_root: Path | 
     models_dir = Path(models_dir or MODELS_DIR)
     if spec is None:
         spec = f"shipped:{DEFAULT_MODEL}"
+    if not isinstance(spec, str) or not spec or "\0" in spec:
+        raise ModelError(f"invalid model name {spec!r}")
     kind, _, name = spec.partition(":") if spec.split(":", 1)[0] in ("shipped", "run") else ("", "", spec)
-    if kind == "shipped" or (not kind and NAME_RE.match(name) and (models_dir / f"{name}.keras").is_file()):
-        if not NAME_RE.match(name):
-            raise ModelError(f"invalid model name {name!r}")
+    is_name = bool(NAME_RE.fullmatch(name)) and ".." not in name
+    if kind == "shipped" or (not kind and is_name and (models_dir / f"{name}.keras").is_file()):
+        if not is_name:
+            raise ModelError(f"invalid model name {name!r}: use 1-80 letters, digits, '_', '-' or '.'")
         p = models_dir / f"{name}.keras"
+        _check_inside(p, models_dir)
         if not p.is_file():
             raise ModelError(
                 f"no shipped model {name!r} in {models_dir}; choose one of "
                 f"{[m.path.stem for m in shipped_models(models_dir)]}"
             )
         return ModelRef(f"shipped:{name}", f"{name} (shipped)", p, meta_path_for(p))
-    if kind == "run" or (not kind and NAME_RE.match(name) and not name.endswith(".keras")):
+    if kind == "run" or (not kind and is_name and not name.endswith(".keras")):
         try:
             rp = runs.run_path(name, runs_root)
         except runs.RunError as exc:
             raise ModelError(str(exc)) from None
         p = rp / "model.keras"
+        _check_inside(p, rp)
         if p.is_file():
             return ModelRef(f"run:{name}", name, p, meta_path_for(p))
         if kind == "run":
@@ -110,6 +117,34 @@ def resolve(spec: str | None, models_dir: Path | None = None, runs_root: Path | 
     if not p.is_file():
         raise ModelError(f"model {spec!r} not found: give a shipped name, a run id or a .keras path")
     return ModelRef(f"file:{p}", p.name, p, meta_path_for(p))
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    """True if ``path`` is no symlink and lies inside ``folder``."""
+    return not path.is_symlink() and path.resolve().is_relative_to(Path(folder).resolve())
+
+
+def _check_inside(path: Path, folder: Path) -> None:
+    """Refuse a model file that is a symlink or resolves outside ``folder`` (models/ or a run)."""
+    if not _inside(path, folder):
+        raise ModelError(f"{path.name} in {folder} is a link to somewhere else; refusing to load it")
+
+
+def check_archive(path: Path) -> None:
+    """Cheap checks before Keras opens a ``.keras`` file: a zip with a config and weights, of sane size."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+            names = {i.filename for i in infos}
+            bad = zf.testzip()  # CRC of every member: catches flipped bytes before Keras sees them
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise ModelError(f"{path} is not a readable .keras archive ({exc}); retrain or re-download it") from None
+    if bad is not None:
+        raise ModelError(f"{path} is corrupt (member {bad!r} fails its checksum); retrain or re-download it")
+    if "config.json" not in names or "model.weights.h5" not in names:
+        raise ModelError(f"{path} is not a Keras 3 model (no config.json + model.weights.h5 inside)")
+    if sum(i.file_size for i in infos) > MAX_MODEL_BYTES:
+        raise ModelError(f"{path} unpacks to more than {MAX_MODEL_BYTES // 2**20} MB; refusing it")
 
 
 def model_class_names(ref: ModelRef) -> tuple[str, ...]:
@@ -126,14 +161,19 @@ def load_model(path: Path):
         raise ModelError(f"model file {path} does not exist")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a Keras model (.keras files are zip archives); retrain or re-download it")
+    check_archive(path)
     import keras
 
     try:
+        # safe_mode=True: a config that asks for a Lambda (pickled Python code) is refused.
         model = keras.models.load_model(path, compile=False, safe_mode=True)
-    except Exception as exc:  # Keras raises many types for broken files
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+    except Exception as exc:  # noqa: BLE001 - Keras raises many types for broken or foreign files
+        first = " ".join(str(exc).split())[:200] or type(exc).__name__
         raise ModelError(f"cannot load {path}: {first}") from None
-    shape = tuple(model.input_shape[1:]) if hasattr(model, "input_shape") else None
-    if shape != (28, 28, 1) or tuple(model.output_shape[1:]) != (10,):
-        raise ModelError(f"{path} is not a 28x28x1 -> 10-class model (input {shape}, output {model.output_shape})")
+    try:
+        shape, out = tuple(model.input_shape[1:]), tuple(model.output_shape[1:])
+    except (AttributeError, TypeError, ValueError, IndexError):
+        shape, out = None, None
+    if shape != (28, 28, 1) or out != (10,):
+        raise ModelError(f"{path} is not a 28x28x1 -> 10-class model (input {shape}, output {out})")
     return model

@@ -50,7 +50,8 @@ def default_runs_root() -> Path:
 
 def validate_run_id(run_id: str) -> str:
     """Return ``run_id`` if it is a safe folder name (letters, digits, ``_.-``), else raise."""
-    if not isinstance(run_id, str) or not RUN_ID_RE.match(run_id) or ".." in run_id:
+    # fullmatch, not match: '$' would also accept a trailing newline.
+    if not isinstance(run_id, str) or not RUN_ID_RE.fullmatch(run_id) or ".." in run_id:
         raise RunError(f"invalid run id {run_id!r}: use 1-80 letters, digits, '_', '-' or '.'")
     return run_id
 
@@ -104,29 +105,46 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return out
     for line in text.splitlines():
         with contextlib.suppress(ValueError):
-            out.append(json.loads(line))
+            record = json.loads(line)
+            if isinstance(record, dict):  # a stray list or number is not an epoch record
+                out.append(record)
     return out
 
 
 # ---------------------------------------------------------------- process liveness
 
 
-def pid_alive(pid: int | None) -> bool:
-    """True if ``pid`` is a live (non-zombie) process that runs fmnist_core."""
-    if not pid:
+def pid_alive(pid: int | None, not_after: float | None = None) -> bool:
+    """True if ``pid`` is a live (non-zombie) process that runs fmnist_core.
+
+    ``not_after``: a time (epoch seconds) the run's process must have started by; a process that
+    started later merely reuses the number of a dead trainer (pids are recycled).
+    """
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
     try:
         os.kill(pid, 0)
-    except (ProcessLookupError, PermissionError):
+    except (ProcessLookupError, PermissionError, OverflowError):
         return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+        fields = stat.rsplit(")", 1)[1].split()
+        if fields[0] in ("Z", "X"):
+            return False
+        if not_after is not None and _process_start_time(int(fields[19])) > not_after:
             return False
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
         return b"fmnist_core" in cmd or b"pytest" in cmd
-    except OSError:
+    except (OSError, IndexError, ValueError):
         return True  # no /proc: trust kill(0)
+
+
+def _process_start_time(ticks: int) -> float:
+    """Epoch seconds of a process start, from /proc/PID/stat's starttime (clock ticks after boot)."""
+    btime = next(
+        int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime")
+    )
+    return btime + ticks / os.sysconf("SC_CLK_TCK")
 
 
 # ---------------------------------------------------------------- a run as the UI sees it
@@ -154,7 +172,7 @@ class RunInfo:
 
     @property
     def best_val_accuracy(self) -> float | None:
-        vals = [m["val_accuracy"] for m in self.metrics if m.get("val_accuracy") is not None]
+        vals = [m["val_accuracy"] for m in self.metrics if isinstance(m.get("val_accuracy"), (int, float))]
         return max(vals) if vals else None
 
     @property
@@ -165,7 +183,8 @@ class RunInfo:
     def duration_s(self) -> float | None:
         s = self.status_data
         start, end = s.get("started_at"), s.get("ended_at") or (time.time() if self.active else None)
-        return (end - start) if start and end else None
+        ok = all(isinstance(t, (int, float)) and t for t in (start, end))
+        return (end - start) if ok else None
 
     @property
     def active(self) -> bool:
@@ -183,9 +202,16 @@ class RunInfo:
 def effective_status(status: dict[str, Any]) -> tuple[str, str | None]:
     """The status to show: an 'active' run whose process is gone is reported failed."""
     state = status.get("state", "failed")
-    if state in ACTIVE and not pid_alive(status.get("pid")):
+    if state not in ACTIVE + ("finished", "stopped", "failed"):
+        return "failed", f"unreadable status {str(state)[:40]!r}"
+    # The trainer's process starts right after the run is created (or re-started): a live process
+    # with this pid that started much later is a different program that got the same number.
+    stamps = [t for t in (status.get("created_at"), status.get("started_at")) if isinstance(t, (int, float))]
+    not_after = max(stamps) + 120 if stamps else None
+    if state in ACTIVE and not pid_alive(status.get("pid"), not_after):
         # A queued run gets a short grace period while its process starts.
-        if state == "queued" and time.time() - status.get("created_at", 0) < 20:
+        created = status.get("created_at")
+        if state == "queued" and isinstance(created, (int, float)) and time.time() - created < 20:
             return state, None
         return "failed", status.get("error") or "the training process ended unexpectedly (killed?)"
     return state, status.get("error")
@@ -194,7 +220,8 @@ def effective_status(status: dict[str, Any]) -> tuple[str, str | None]:
 def load_run(path: Path) -> RunInfo:
     """Read one run folder."""
     path = Path(path)
-    status = read_json(path / "status.json", {}) or {}
+    status = read_json(path / "status.json", {})
+    status = status if isinstance(status, dict) else {}  # a corrupt file is shown as failed, never raises
     state, error = effective_status(status)
     if error:
         status = {**status, "error": error}
@@ -202,11 +229,15 @@ def load_run(path: Path) -> RunInfo:
         run_id=path.name,
         path=path,
         status=state,
-        config=read_json(path / "config.json", {}) or {},
+        config=_as_dict(read_json(path / "config.json", {})),
         status_data=status,
         metrics=read_jsonl(path / "metrics.jsonl"),
-        result=read_json(path / "run.json"),
+        result=_as_dict(read_json(path / "run.json")) or None,
     )
+
+
+def _as_dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 def list_runs(root: Path | None = None) -> list[RunInfo]:
@@ -214,8 +245,18 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     root = Path(root or default_runs_root())
     if not root.is_dir():
         return []
-    runs = [load_run(p) for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()]
-    return sorted(runs, key=lambda r: r.status_data.get("created_at", 0), reverse=True)
+    # Only real folders with valid names: a symlink (to anywhere) or an odd name is not a run.
+    runs = [
+        load_run(p)
+        for p in root.iterdir()
+        if RUN_ID_RE.fullmatch(p.name) and not p.is_symlink() and p.is_dir() and (p / "config.json").is_file()
+    ]
+
+    def created(r: RunInfo) -> float:
+        t = r.status_data.get("created_at")
+        return float(t) if isinstance(t, (int, float)) else 0.0
+
+    return sorted(runs, key=created, reverse=True)
 
 
 def active_run(root: Path | None = None) -> RunInfo | None:
@@ -224,10 +265,10 @@ def active_run(root: Path | None = None) -> RunInfo | None:
 
 
 def run_path(run_id: str, root: Path | None = None) -> Path:
-    """The folder of ``run_id`` inside ``root`` (validated: never outside it)."""
+    """The folder of ``run_id`` inside ``root`` (validated: never outside it, never a symlink)."""
     root = Path(root or default_runs_root()).resolve()
-    p = (root / validate_run_id(run_id)).resolve()
-    if p.parent != root:
+    p = root / validate_run_id(run_id)
+    if p.is_symlink() or p.resolve().parent != root:
         raise RunError(f"run id {run_id!r} points outside {root}")
     return p
 
@@ -311,28 +352,40 @@ def launch(config: TrainConfig, root: Path | None = None, run_id: str | None = N
         set_status(run_dir, "queued", created_at=time.time())
         log = open(run_dir / "train.log", "ab")
         env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fmnist_core",
-                "train",
-                "--config",
-                str(run_dir / "config.json"),
-                "--run-dir",
-                str(run_dir),
-                "--quiet",
-            ],
-            cwd=PROJECT_ROOT,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            start_new_session=True,  # survives the Streamlit script being rerun or stopped
-        )
-        log.close()
-        set_status(run_dir, "queued", pid=proc.pid)
+        try:
+            proc = _popen_trainer(run_dir, log, env)
+        except OSError as exc:
+            set_status(run_dir, "failed", ended_at=time.time(), error=f"could not start the trainer: {exc}")
+            raise RunError(f"could not start the trainer: {exc}") from None
+        finally:
+            log.close()
+        # Only if the trainer has not already moved on: never turn 'running' back into 'queued'.
+        if (read_json(run_dir / "status.json", {}) or {}).get("state") == "queued":
+            set_status(run_dir, "queued", pid=proc.pid)
     return run_dir
+
+
+def _popen_trainer(run_dir: Path, log: Any, env: dict[str, str]) -> subprocess.Popen:
+    """``python -m fmnist_core train`` for the config in ``run_dir``, in its own session."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fmnist_core",
+            "train",
+            "--config",
+            str(run_dir / "config.json"),
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
+        cwd=PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # survives the Streamlit script being rerun or stopped
+    )
 
 
 def request_stop(run_dir: Path) -> None:
