@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from .preprocess import Prepared, prepare_any
+from .preprocess import DEFAULT_TOLERANCE, Prepared, prepare_any
 from .registry import ModelRef, load_model, model_class_names, resolve
 
 
@@ -80,11 +80,18 @@ class Predictor:
         return np.asarray(self._fn(x), dtype=np.float32)
 
     def predict_prepared(self, prepared: Prepared, top_k: int = 3) -> Prediction:
+        """Model only, for an input that has been through ``preprocess`` already."""
         probs = self.probabilities(prepared.image[None])[0]
         return Prediction(probs, self.class_names, top_k, prepared)
 
     def predict_image(
-        self, img: Image.Image, invert: str = "auto", tolerance: float = 0.05, top_k: int = 3
+        self, img: Image.Image, invert: str = "auto", tolerance: float = DEFAULT_TOLERANCE, top_k: int = 3
     ) -> Prediction:
         """Photo pipeline + model, for one PIL image."""
         return self.predict_prepared(prepare_any(img, invert, tolerance), top_k)
+
+    def heatmap(self, image_u8: np.ndarray, class_index: int | None = None) -> np.ndarray:
+        """Grad-CAM map (28x28 in [0, 1]) of ``class_index`` (default: the predicted class)."""
+        from .explain import grad_cam
+
+        return grad_cam(self.model, image_u8, class_index, scale=self._scale)

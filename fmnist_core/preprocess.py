@@ -23,6 +23,9 @@ MAX_BYTES = 25 * 1024 * 1024  # matches .streamlit/config.toml server.maxUploadS
 IMAGE_FORMATS = ("PNG", "JPEG", "GIF", "WEBP", "TIFF", "BMP", "DIB")
 WORK_SIDE = 1024  # larger images are scaled down on load: the model sees 28x28, and a 12 MP photo took 12 s
 Image.MAX_IMAGE_PIXELS = MAX_PIXELS
+DEFAULT_TOLERANCE = 0.05  # trim: the paper's 5% of the corner colour
+WORK_SIZE = 1600  # photos larger than this (longest edge, px) are box-averaged down first
+SHARPEN_AMOUNT = 0.5  # unsharp-mask strength; measured in tests/test_preprocess.py
 
 
 class ImageError(ValueError):
@@ -37,6 +40,11 @@ class Prepared:
     steps: list[tuple[str, Image.Image]] = field(default_factory=list)
     inverted: bool = False
     source_size: tuple[int, int] = (0, 0)
+    # Where the 28x28 came from, so a heat map can be drawn back onto the source image:
+    # the crop box (left, top, right, bottom) in source pixels, and the box (left, top, right,
+    # bottom) in the 28x28 frame that the crop was scaled into.
+    crop_box: tuple[int, int, int, int] | None = None
+    frame_box: tuple[int, int, int, int] | None = None
 
 
 def load_image(source: str | Path | bytes | bytearray | memoryview | io.IOBase) -> Image.Image:
@@ -143,68 +151,164 @@ def _normalise_mode(img: Image.Image) -> Image.Image:
         raise ImageError(f"unsupported colour mode {img.mode}") from None
 
 
+def corner_colour(arr: np.ndarray) -> np.ndarray:
+    """The background colour: median of four small corner patches, then the median over corners.
+
+    Patches (not single pixels) so JPEG noise does not decide it; the median over the four corners
+    so one corner covered by the garment (an off-centre shot) does not either.
+    """
+    a = arr if arr.ndim == 3 else arr[..., None]
+    h, w = a.shape[:2]
+    k = max(1, min(h, w) // 25)
+    patches = [a[:k, :k], a[:k, -k:], a[-k:, :k], a[-k:, -k:]]
+    per_corner = np.array([np.median(p.reshape(-1, a.shape[2]), axis=0) for p in patches])
+    return np.median(per_corner, axis=0)
+
+
+def level_background(rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """Map the background colour to pure white (light backgrounds) or pure black (dark ones).
+
+    Per channel, so a tinted background (warm light, grey paper) becomes neutral and the garment
+    keeps its brightness relative to the background -- as in the studio photos the dataset came from.
+    """
+    x = rgb.astype(np.float32)
+    bg = np.maximum(np.asarray(background, np.float32), 1.0)
+    if float(np.mean(bg)) > 127:
+        return np.clip(x * (255.0 / bg), 0, 255)
+    return np.clip((x - bg) * (255.0 / np.maximum(255.0 - bg, 1.0)), 0, 255)
+
+
+def _luma(rgb: np.ndarray) -> np.ndarray:
+    """ITU-R 601 luma, the same weights as Pillow's convert('L')."""
+    if rgb.ndim == 2:
+        return rgb.astype(np.float32)
+    return rgb[..., 0] * 0.299 + rgb[..., 1] * 0.587 + rgb[..., 2] * 0.114
+
+
+def trim_box(gray: np.ndarray, tolerance: float = 0.05, reference: float | None = None) -> tuple[int, int, int, int]:
+    """Bounding box (left, top, right, bottom) of pixels farther than ``tolerance`` from the corner colour.
+
+    Large images are median-filtered first so JPEG noise and dust do not widen the box. The whole
+    image is returned when nothing stands out.
+    """
+    arr = np.asarray(gray, dtype=np.float32)
+    h, w = arr.shape
+    ref = float(corner_colour(arr)[0]) if reference is None else float(reference)
+    factor = -(-max(h, w) // 1024)
+    if factor > 1:
+        # Big photos: find the box on a box-averaged copy (fast, and averaging removes noise too);
+        # the box is off by at most ``factor`` pixels, far below one pixel of the 28x28 result.
+        small = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "L").reduce(factor)
+        left, top, right, bottom = trim_box(np.asarray(small), tolerance, ref)
+        return (left * factor, top * factor, min(w, right * factor), min(h, bottom * factor))
+    diff = np.abs(arr - ref)
+    if min(h, w) >= 64:
+        size = 5 if min(h, w) >= 400 else 3
+        diff_img = Image.fromarray(np.clip(diff, 0, 255).astype(np.uint8), "L")
+        diff = np.asarray(diff_img.filter(ImageFilter.MedianFilter(size)), dtype=np.float32)
+    mask = diff > tolerance * 255
+    if not mask.any():
+        return (0, 0, w, h)
+    ys, xs = np.nonzero(mask)
+    return (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+
+
 def trim(gray: Image.Image, tolerance: float = 0.05) -> Image.Image:
     """Crop away the border whose colour is within ``tolerance`` (0-1) of the corner colour."""
-    arr = np.asarray(gray, dtype=np.int16)
-    corners = np.array([arr[0, 0], arr[0, -1], arr[-1, 0], arr[-1, -1]])
-    ref = int(np.median(corners))
-    mask = np.abs(arr - ref) > tolerance * 255
-    if not mask.any():
-        return gray
-    ys, xs = np.nonzero(mask)
-    return gray.crop((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+    return gray.crop(trim_box(np.asarray(gray.convert("L")), tolerance))
 
 
 def _fit_28(img: Image.Image, box: int = 28) -> Image.Image:
     w, h = img.size
     scale = box / max(w, h)
     size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    # Two-stage resize (box filter then Lanczos): antialiased like an area average, without ringing.
     return img.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0)
 
 
-def _pad_centre(img: Image.Image, fill: int) -> Image.Image:
+def _pad_centre(img: Image.Image, fill: int) -> tuple[Image.Image, tuple[int, int, int, int]]:
     canvas = Image.new("L", (28, 28), fill)
     w, h = img.size
-    canvas.paste(img, ((28 - w) // 2, (28 - h) // 2))
-    return canvas
+    # An odd leftover pixel goes left/top, as in the dataset (measured on the training images:
+    # left margin minus right margin is 0 or +1, never -1, apart from a handful).
+    x, y = (29 - w) // 2, (29 - h) // 2
+    canvas.paste(img, (x, y))
+    return canvas, (x, y, x + w, y + h)
+
+
+def sharpen(img: Image.Image, amount: float = SHARPEN_AMOUNT) -> Image.Image:
+    """Light unsharp masking with a Gaussian of sigma 1 (the dataset's 'sharpen' step)."""
+    arr = np.asarray(img, np.float32)
+    blurred = np.asarray(img.filter(ImageFilter.GaussianBlur(1)), np.float32)
+    return Image.fromarray(np.clip(arr + amount * (arr - blurred), 0, 255).round().astype(np.uint8), "L")
+
+
+def stretch(img: Image.Image) -> Image.Image:
+    """Scale so the brightest pixel is 255, as in the dataset (every training image peaks at 250-255).
+
+    Undoes a dim photo or a coloured garment that turned mid-grey; the background stays 0.
+    """
+    arr = np.asarray(img, np.float32)
+    top = float(arr.max())
+    if top <= 0 or top >= 255:
+        return img
+    return Image.fromarray(np.clip(arr * (255.0 / top), 0, 255).round().astype(np.uint8), "L")
 
 
 def background_is_light(gray: Image.Image) -> bool:
-    """True if the border pixels are lighter than mid-grey (a product photo, not the dataset)."""
-    arr = np.asarray(gray)
-    border = np.concatenate([arr[0], arr[-1], arr[:, 0], arr[:, -1]])
-    return float(np.median(border)) > 127
+    """True if the corner colour is lighter than mid-grey (a product photo, not the dataset)."""
+    return float(np.mean(corner_colour(np.asarray(gray.convert("L"), np.float32)))) > 127
 
 
-def prepare_photo(img: Image.Image, invert: str = "auto", tolerance: float = 0.05) -> Prepared:
-    """The dataset's own steps, each kept: original, grayscale, trimmed, 28 px, sharpened, padded, negated.
+def prepare_photo(img: Image.Image, invert: str = "auto", tolerance: float = DEFAULT_TOLERANCE) -> Prepared:
+    """The dataset's own steps, each kept: original, background levelled, grayscale, trimmed,
+    longest edge 28, sharpened, padded to 28x28, negated.
 
     ``invert``: 'auto' negates when the background is light, 'on' always, 'off' never.
+    ``tolerance`` (0-1): how far from the corner colour a pixel must be to count as garment.
     """
-    steps: list[tuple[str, Image.Image]] = [("original", img.convert("RGB"))]
-    gray = img.convert("L")
+    if invert not in ("auto", "on", "off"):
+        raise ValueError(f"invert must be 'auto', 'on' or 'off', not {invert!r}")
+    rgb_img = img.convert("RGB")
+    caption = f"original ({img.size[0]}x{img.size[1]})"
+    factor = -(-max(img.size) // WORK_SIZE)
+    if factor > 1:
+        # A 12 MP phone photo ends as 28x28 anyway: box-average it down first (fast, and it
+        # averages away sensor noise). The geometry below is in these reduced pixels.
+        rgb_img = rgb_img.reduce(factor)
+        caption += f", reduced {factor}x"
+    steps: list[tuple[str, Image.Image]] = [(caption, rgb_img)]
+    rgb = np.asarray(rgb_img, dtype=np.float32)
+    bg = corner_colour(rgb)
+    light = float(np.mean(bg)) > 127
+    levelled = level_background(rgb, bg)
+    steps.append(("background levelled", Image.fromarray(levelled.round().astype(np.uint8), "RGB")))
+    gray_arr = _luma(levelled)
+    gray = Image.fromarray(np.clip(gray_arr.round(), 0, 255).astype(np.uint8), "L")
     steps.append(("grayscale", gray))
-    light = background_is_light(gray)
-    do_invert = {"auto": light, "on": True, "off": False}[invert]
-    cropped = trim(gray, tolerance)
+    box = trim_box(np.asarray(gray), tolerance, reference=255.0 if light else 0.0)
+    cropped = gray.crop(box)
     steps.append((f"trimmed ({cropped.size[0]}x{cropped.size[1]})", cropped))
     small = _fit_28(cropped)
     steps.append((f"longest edge 28 ({small.size[0]}x{small.size[1]})", small))
-    sharp = small.filter(ImageFilter.GaussianBlur(1))
-    # Unsharp-style sharpening: original + (original - blurred), as the dataset's "sharpen".
-    arr = np.clip(2 * np.asarray(small, np.float32) - np.asarray(sharp, np.float32), 0, 255)
-    sharpened = Image.fromarray(arr.astype(np.uint8), "L")
+    sharpened = sharpen(small)
     steps.append(("sharpened", sharpened))
-    fill = 255 if light else 0
-    padded = _pad_centre(sharpened, fill)
+    padded, frame = _pad_centre(sharpened, 255 if light else 0)
     steps.append(("padded 28x28", padded))
-    final = ImageOps.invert(padded) if do_invert else padded
-    steps.append(("negated" if do_invert else "not negated", final))
-    return Prepared(np.asarray(final, dtype=np.uint8).copy(), steps, do_invert, img.size)
+    do_invert = {"auto": light, "on": True, "off": False}[invert]
+    negated = ImageOps.invert(padded) if do_invert else padded
+    steps.append(("negated" if do_invert else "not negated", negated))
+    final = stretch(negated)
+    steps.append(("8-bit, brightest = 255", final))
+    return Prepared(np.asarray(final, dtype=np.uint8).copy(), steps, do_invert, rgb_img.size, box, frame)
 
 
 def prepare_drawing(rgba: np.ndarray, threshold: int = 20) -> Prepared:
-    """A canvas drawing (H x W x 4, light strokes on dark) -> 28x28: crop to strokes, scale, centre."""
+    """A canvas drawing (H x W x 4, light strokes on dark) -> 28x28: crop to strokes, scale, centre.
+
+    Transparent pixels count as black (the canvas background), so it does not matter whether the
+    canvas returns its background colour or only the strokes.
+    """
     arr = np.asarray(rgba)
     if arr.ndim == 3 and arr.shape[2] == 4:
         rgb = arr[..., :3].astype(np.float32)
@@ -212,31 +316,103 @@ def prepare_drawing(rgba: np.ndarray, threshold: int = 20) -> Prepared:
         gray_arr = (rgb.mean(axis=2, keepdims=True) * alpha)[..., 0]
     elif arr.ndim == 3:
         gray_arr = arr[..., :3].astype(np.float32).mean(axis=2)
-    else:
+    elif arr.ndim == 2:
         gray_arr = arr.astype(np.float32)
+    else:
+        raise ImageError(f"a drawing must be an H x W (x 3 or 4) array, not shape {arr.shape}")
     gray = Image.fromarray(np.clip(gray_arr, 0, 255).astype(np.uint8), "L")
     steps: list[tuple[str, Image.Image]] = [("drawing", gray)]
     mask = np.asarray(gray) > threshold
     if not mask.any():
         raise ImageError("the canvas is empty: draw a garment first")
     ys, xs = np.nonzero(mask)
-    cropped = gray.crop((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
-    steps.append((f"cropped ({cropped.size[0]}x{cropped.size[1]})", cropped))
+    box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    cropped = gray.crop(box)
+    steps.append((f"cropped to strokes ({cropped.size[0]}x{cropped.size[1]})", cropped))
     small = _fit_28(cropped)
     steps.append((f"longest edge 28 ({small.size[0]}x{small.size[1]})", small))
-    final = _pad_centre(small, 0)
+    final, frame = _pad_centre(small, 0)
     steps.append(("centred 28x28", final))
-    return Prepared(np.asarray(final, dtype=np.uint8).copy(), steps, False, gray.size)
+    return Prepared(np.asarray(final, dtype=np.uint8).copy(), steps, False, gray.size, box, frame)
 
 
 def prepare_array28(arr: np.ndarray) -> Prepared:
     """An image that is already a 28x28 dataset image (e.g. a test image): used as is."""
     a = np.asarray(arr, dtype=np.uint8).reshape(28, 28)
-    return Prepared(a.copy(), [("dataset image", Image.fromarray(a, "L"))], False, (28, 28))
+    return Prepared(
+        a.copy(), [("dataset image", Image.fromarray(a, "L"))], False, (28, 28), (0, 0, 28, 28), (0, 0, 28, 28)
+    )
 
 
-def prepare_any(img: Image.Image, invert: str = "auto", tolerance: float = 0.05) -> Prepared:
+def prepare_any(img: Image.Image, invert: str = "auto", tolerance: float = DEFAULT_TOLERANCE) -> Prepared:
     """28x28 grayscale files that already look like the dataset are used as is; others are photos."""
     if img.size == (28, 28) and img.mode == "L" and not background_is_light(img) and invert == "auto":
         return prepare_array28(np.asarray(img))
     return prepare_photo(img, invert, tolerance)
+
+
+# ---------------------------------------------------------------- is the input like the training data?
+
+FOREGROUND_LEVEL = 32  # a pixel brighter than this (of 255) counts as garment in a 28x28 input
+
+
+def image_stats(images: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image statistics of (N, 28, 28) uint8 inputs: mean intensity, foreground fraction, border mean.
+
+    All three are in [0, 1]. The border is the outer two-pixel ring, black in the dataset.
+    """
+    x = np.asarray(images, dtype=np.float32).reshape(-1, 28, 28) / 255.0
+    ring = np.ones((28, 28), bool)
+    ring[2:-2, 2:-2] = False
+    return {
+        "mean": x.mean(axis=(1, 2)),
+        "foreground": (x > FOREGROUND_LEVEL / 255.0).mean(axis=(1, 2)),
+        "border": x[:, ring].mean(axis=1),
+    }
+
+
+@dataclass(frozen=True)
+class PixelStats:
+    """The range (low, high quantiles) of each image statistic over the training set."""
+
+    low: dict[str, float]
+    high: dict[str, float]
+    median: dict[str, float]
+
+    @classmethod
+    def from_images(cls, images: np.ndarray, q: float = 0.005) -> PixelStats:
+        """Quantiles ``q`` and ``1 - q`` of the statistics of ``images`` (e.g. the 60,000 training images)."""
+        s = image_stats(images)
+        return cls(
+            {k: float(np.quantile(v, q)) for k, v in s.items()},
+            {k: float(np.quantile(v, 1 - q)) for k, v in s.items()},
+            {k: float(np.median(v)) for k, v in s.items()},
+        )
+
+
+LOW_CONFIDENCE = 0.5
+_STAT_WORDS = {
+    "mean": "overall brightness",
+    "foreground": "share of garment pixels",
+    "border": "brightness at the edges",
+}
+
+
+def unusual_input(image: np.ndarray, stats: PixelStats, confidence: float | None = None) -> list[str]:
+    """Reasons the input is unlike the training data (empty list if it looks like it).
+
+    Checks the model's confidence (below ``LOW_CONFIDENCE``) and whether the image's mean
+    intensity, foreground fraction or border brightness falls outside the training range.
+    """
+    reasons = []
+    if confidence is not None and confidence < LOW_CONFIDENCE:
+        reasons.append(f"the model is unsure (top probability {confidence:.0%})")
+    s = {k: float(v[0]) for k, v in image_stats(image).items()}
+    for key, value in s.items():
+        lo, hi = stats.low[key], stats.high[key]
+        if value < lo or value > hi:
+            side = "higher" if value > hi else "lower"
+            reasons.append(
+                f"its {_STAT_WORDS[key]} ({value:.2f}) is {side} than in 99% of training images ({lo:.2f}-{hi:.2f})"
+            )
+    return reasons
