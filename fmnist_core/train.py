@@ -41,6 +41,20 @@ def resolve_precision(config: TrainConfig) -> str:
     return "mixed_bfloat16" if cpu_has_bf16() and config.batch_size >= 128 else "float32"
 
 
+def configure_threads(intra: int | None = None, inter: int | None = None) -> None:
+    """Set TensorFlow's op thread pools; must run before TensorFlow executes its first op.
+
+    None keeps TensorFlow's default (one thread per core for both pools). Used by the benchmark's
+    thread ablation; training keeps the defaults, which measured as good as any setting here.
+    """
+    import tensorflow as tf
+
+    if intra:
+        tf.config.threading.set_intra_op_parallelism_threads(intra)
+    if inter:
+        tf.config.threading.set_inter_op_parallelism_threads(inter)
+
+
 def machine_info() -> dict[str, Any]:
     """What ran the training: CPU model, cores, library versions."""
     import keras
@@ -220,10 +234,12 @@ def train(
     verbose: int = 0,
     data=None,
     install_signals: bool = False,
+    callbacks: list[Any] | None = None,
 ) -> dict[str, Any]:
     """Run one training as described in the module docstring; return the run.json contents.
 
     ``data`` may be a preloaded ``fmnist_core.data.Dataset`` (tests); else it is loaded.
+    ``callbacks`` are extra Keras callbacks (the benchmark's per-epoch test evaluation).
     Raises on failure after writing status 'failed' with the error text.
     """
     run_dir = Path(run_dir)
@@ -238,7 +254,7 @@ def train(
     try:
         with runs.train_lock(run_dir.resolve().parent):
             runs.set_status(run_dir, "running", pid=os.getpid(), started_at=time.time(), error=None)
-            result = _train_locked(config, run_dir, verbose, data, stop)
+            result = _train_locked(config, run_dir, verbose, data, stop, callbacks)
     except runs.RunBusyError as exc:
         runs.set_status(run_dir, "failed", ended_at=time.time(), error=str(exc))
         raise
@@ -250,7 +266,9 @@ def train(
     return result
 
 
-def _train_locked(config: TrainConfig, run_dir: Path, verbose: int, data, stop: StopFlag) -> dict[str, Any]:
+def _train_locked(
+    config: TrainConfig, run_dir: Path, verbose: int, data, stop: StopFlag, extra_callbacks: list[Any] | None = None
+) -> dict[str, Any]:
     t0 = time.time()
     from .data import load_dataset, stratified_split
 
@@ -280,7 +298,7 @@ def _train_locked(config: TrainConfig, run_dir: Path, verbose: int, data, stop: 
     model.compile(optimizer=optimizer_for(config, steps), loss=loss, metrics=[metric])
 
     recorder = make_recorder(run_dir, stop, len(tr), config)
-    callbacks: list[Any] = [recorder]
+    callbacks: list[Any] = [recorder, *(extra_callbacks or [])]
     if config.patience:
         # The report: early stopping on val_loss, patience 5; the recorder restores the best.
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience))

@@ -1,0 +1,701 @@
+"""Benchmarks: ``python -m fmnist_core bench {train,fast,predict,evaluate,app} [--json]``.
+
+Every target measures the project's way against the naive Keras way in the same invocation and
+prints a table (``--json``: one JSON object on the last line). Results and method:
+docs/PERFORMANCE.md.
+
+- ``train``: images/s of the report's CNN. Naive = augmentation layers inside the model and
+  ``model.fit`` on float arrays (batch 32, float32). Project = the tf.data pipeline of
+  ``fmnist_core.pipeline`` (augmentation in a parallel map, prefetch) exactly as ``train.py`` uses
+  it. Each variant runs in its own fresh process (same data, same model, same number of images);
+  the headline compares the *same batch size* (32, the paper preset); ``best`` adds what the
+  project's fastest setting does (bigger batches in bfloat16, as the ``fast`` preset trains).
+- ``fast``: wall seconds from process start until the ``fast`` preset reaches 91% test accuracy.
+- ``predict``: one photo through preprocessing and the model, vs ``model.predict``.
+- ``evaluate``: test-set images/s with ``evaluate.predict_proba`` vs ``model.predict``.
+- ``app``: ``streamlit run`` -> Home page rendered in headless Chromium -> first prediction.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGETS = ("train", "fast", "predict", "evaluate", "app")
+
+# ---------------------------------------------------------------- FLOPs
+
+
+def forward_flops(model) -> int:
+    """Multiply-adds x 2 of the Conv2D and Dense layers for one image (pooling, BN, ReLU ignored)."""
+    total = 0
+    for layer in _leaf_layers(model):
+        kind = type(layer).__name__
+        if kind == "Conv2D":
+            kh, kw, cin, cout = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            total += 2 * h * w * cout * kh * kw * cin
+        elif kind == "Dense":
+            cin, cout = layer.kernel.shape
+            total += 2 * cin * cout
+    return int(total)
+
+
+def _leaf_layers(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.layers:
+            yield from _leaf_layers(layer)
+        else:
+            yield layer
+
+
+def train_flops(model) -> int:
+    """Training FLOPs per image: forward + backward ~= 3 x forward (gradients w.r.t. inputs and weights)."""
+    return 3 * forward_flops(model)
+
+
+def cpu_peak_gflops() -> dict[str, Any]:
+    """A paper estimate of this CPU's peak: cores x clock x FLOP/cycle (AVX-512 FMA).
+
+    Clock: the TSC rate (BogoMIPS / 2 on Linux), the base clock; boost clocks in a VM are unknown.
+    FLOP/cycle per core: 2 FMA pipes x 16 float32 lanes (512-bit) x 2 (multiply + add) = 64 when the
+    CPU has AVX-512 (Zen 4 splits 512-bit ops into two 256-bit halves: 32); bfloat16 dot products
+    (VDPBF16PS) do twice the float32 work per instruction.
+    """
+    info: dict[str, Any] = {"cores": os.cpu_count() or 1, "model": "", "family": None}
+    try:
+        text = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        text = ""
+    mhz = None
+    for line in text.splitlines():
+        key, _, val = line.partition(":")
+        key, val = key.strip(), val.strip()
+        if key == "model name" and not info["model"]:
+            info["model"] = val
+        elif key == "cpu family" and info["family"] is None:
+            info["family"] = int(val)
+        elif key == "bogomips" and mhz is None:
+            mhz = float(val) / 2
+    flags = text
+    avx512 = "avx512f" in flags
+    amd = "AuthenticAMD" in text
+    # AMD family 25 = Zen 3/4 (512-bit ops in two halves), 26 = Zen 5 (full 512-bit datapath).
+    per_cycle = 64 if avx512 and not (amd and info["family"] == 25) else 32
+    ghz = (mhz or 2500.0) / 1000
+    fp32 = info["cores"] * ghz * per_cycle
+    info.update(
+        ghz=round(ghz, 3),
+        flop_per_cycle_fp32=per_cycle,
+        peak_fp32_gflops=round(fp32, 1),
+        peak_bf16_gflops=round(2 * fp32, 1) if "avx512_bf16" in flags or "amx_bf16" in flags else None,
+    )
+    return info
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
+
+
+def _worker_cmd(target: str, spec: dict[str, Any]) -> list[str]:
+    return [sys.executable, "-m", "fmnist_core", "bench", target, "--worker", json.dumps(spec)]
+
+
+def _run_worker(target: str, spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one measurement in a fresh Python process (clean thread pools, no warm caches)."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    out = subprocess.run(_worker_cmd(target, spec), capture_output=True, text=True, env=env, cwd=ROOT)
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        raise RuntimeError(f"benchmark worker failed ({out.returncode}): {out.stderr[-1500:]}")
+    return json.loads(lines[-1])
+
+
+def _quiet() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+# ---------------------------------------------------------------- train
+
+# Variants measured by `bench train` (all: the paper CNN, same images, same count of images).
+# kind 'naive': augmentation layers inside the model, model.fit on float32 numpy arrays.
+# kind 'project': fmnist_core.pipeline.train_dataset (as train.py), model without augmentation.
+HEADLINE = {
+    "baseline": {"kind": "naive", "batch": 32},
+    "project": {"kind": "project", "batch": 32},
+    "best": {"kind": "project", "batch": 256, "precision": "mixed_bfloat16"},
+}
+ABLATION = {
+    "naive b32 fp32 (aug in model, fit on arrays)": {"kind": "naive", "batch": 32},
+    "naive b32, no augmentation at all": {"kind": "naive", "batch": 32, "augment": False},
+    "pipeline b32, serial map, no prefetch": {"kind": "project", "batch": 32, "parallel": False, "prefetch": False},
+    "pipeline b32, parallel map, no prefetch": {"kind": "project", "batch": 32, "prefetch": False},
+    "pipeline b32 (paper preset as trained)": {"kind": "project", "batch": 32},
+    "pipeline b32, intra=2 inter=1 threads": {"kind": "project", "batch": 32, "intra": 2, "inter": 1},
+    "pipeline b32, intra=1 inter=1 threads": {"kind": "project", "batch": 32, "intra": 1, "inter": 1},
+    "pipeline b32, steps_per_execution=8": {"kind": "project", "batch": 32, "spe": 8},
+    "pipeline b32 bf16": {"kind": "project", "batch": 32, "precision": "mixed_bfloat16"},
+    "pipeline b128 fp32": {"kind": "project", "batch": 128},
+    "pipeline b128 bf16": {"kind": "project", "batch": 128, "precision": "mixed_bfloat16"},
+    "pipeline b256 fp32": {"kind": "project", "batch": 256},
+    "pipeline b256 bf16": {"kind": "project", "batch": 256, "precision": "mixed_bfloat16"},
+    "naive b128 fp32": {"kind": "naive", "batch": 128},
+}
+
+
+def measure_train(spec: dict[str, Any]) -> dict[str, Any]:
+    """One training-throughput measurement in this process; ``spec`` as in HEADLINE/ABLATION.
+
+    Times ``spec['images']`` images after ``spec['warmup_images']`` of warm-up (tracing, oneDNN
+    kernel selection, tf.data autotuning), from Keras batch-end callbacks.
+    """
+    _quiet()
+    from .train import configure_threads
+
+    configure_threads(spec.get("intra"), spec.get("inter"))
+    import keras
+    import numpy as np
+
+    from .config import preset
+    from .data import load_dataset
+    from .model import build
+    from .pipeline import augmenter, train_dataset
+
+    batch = int(spec.get("batch", 32))
+    precision = spec.get("precision", "float32")
+    config = preset("paper", batch_size=batch, augment=spec.get("augment", True))
+    warm = max(2, int(spec.get("warmup_images", 1600)) // batch)
+    steps = max(3, int(spec.get("images", 9600)) // batch)
+    n = (warm + steps) * batch
+    ds = load_dataset("fashion")
+    reps = -(-n // len(ds.x_train))
+    x = np.concatenate([ds.x_train] * reps)[:n]
+    y = np.concatenate([ds.y_train] * reps)[:n]
+    keras.utils.set_random_seed(0)
+
+    times: dict[int, float] = {}
+
+    class BatchClock(keras.callbacks.Callback):
+        def on_train_batch_end(self, b, logs=None):
+            times[b] = time.perf_counter()
+
+    core = build("paper_cnn", dtype=precision)
+    compile_kw = {
+        "optimizer": keras.optimizers.Adam(1e-3),
+        "loss": keras.losses.SparseCategoricalCrossentropy(),
+        "metrics": [keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        "steps_per_execution": int(spec.get("spe", 1)),
+    }
+    if spec["kind"] == "naive":
+        # The plain Keras way: random layers as the first layers of the model, arrays in.
+        aug = augmenter(config, seed=config.seed) if config.augment else None
+        model = keras.Sequential([keras.Input((28, 28, 1)), *([aug] if aug else []), core])
+        model.compile(**compile_kw)
+        xf = (x.astype("float32") / 255.0)[..., None]
+        model.fit(xf, y, batch_size=batch, epochs=1, shuffle=True, verbose=0, callbacks=[BatchClock()])
+    else:
+        model = core
+        model.compile(**compile_kw)
+        data = train_dataset(x, y, config, parallel=spec.get("parallel", True), prefetch=spec.get("prefetch", True))
+        model.fit(data, epochs=1, verbose=0, callbacks=[BatchClock()])
+    ks = sorted(k for k in times if k >= warm - 1)
+    first, last = ks[0], ks[-1]
+    rate = (last - first) * batch / (times[last] - times[first])
+    flops = train_flops(core)
+    return {
+        **spec,
+        "batch": batch,
+        "precision": precision,
+        "images_timed": (last - first) * batch,
+        "images_per_s": round(rate, 1),
+        "train_mflop_per_image": round(flops / 1e6, 1),
+        "gflops": round(rate * flops / 1e9, 1),
+    }
+
+
+def bench_train(args: argparse.Namespace) -> dict[str, Any]:
+    sizes = {"images": args.images, "warmup_images": args.warmup_images}
+    rows: dict[str, dict[str, Any]] = {}
+    variants = dict(HEADLINE)
+    if args.ablation:
+        variants.update(ABLATION)
+    # Alternate baseline and project for each repeat so drifting machine load hits both alike.
+    for r in range(args.repeats):
+        for name, spec in variants.items():
+            if r > 0 and name not in HEADLINE:
+                continue
+            res = _run_worker("train", {**spec, **sizes})
+            rows.setdefault(name, {**res, "runs": []})["runs"].append(res["images_per_s"])
+            _say(args, f"  {name:48s} {res['images_per_s']:8.1f} images/s  {res['gflops']:6.1f} GFLOP/s")
+    for row in rows.values():
+        row["images_per_s"] = round(statistics.median(row["runs"]), 1)
+        row["gflops"] = round(row["images_per_s"] * row["train_mflop_per_image"] / 1e3, 1)
+    base, proj, best = rows["baseline"], rows["project"], rows["best"]
+    peak = cpu_peak_gflops()
+    out = {
+        "target": "train",
+        "model": "paper_cnn ('same' padding)",
+        "train_mflop_per_image": proj["train_mflop_per_image"],
+        "forward_mflop_per_image": round(proj["train_mflop_per_image"] / 3, 1),
+        "batch_size": 32,
+        "baseline_images_per_s": base["images_per_s"],
+        "project_images_per_s": proj["images_per_s"],
+        "ratio": round(proj["images_per_s"] / base["images_per_s"], 2),
+        "gflops": proj["gflops"],
+        "baseline_gflops": base["gflops"],
+        "best_setting": "pipeline, batch 256, mixed_bfloat16 (how the fast preset trains)",
+        "best_images_per_s": best["images_per_s"],
+        "best_ratio": round(best["images_per_s"] / base["images_per_s"], 2),
+        "best_gflops": best["gflops"],
+        "cpu": peak,
+        "fraction_of_fp32_peak": round(proj["gflops"] / peak["peak_fp32_gflops"], 3),
+        "images_timed": base["images_timed"],
+        "repeats": args.repeats,
+        "rows": {
+            k: {f: v.get(f) for f in ("images_per_s", "gflops", "runs", "batch", "precision")} for k, v in rows.items()
+        },
+    }
+    return out
+
+
+def _say(args: argparse.Namespace, msg: str) -> None:
+    if not args.json:
+        print(msg, file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------- fast
+
+
+def worker_fast(spec: dict[str, Any]) -> None:
+    """Train the fast preset and print one JSON line per epoch with the test accuracy and the time."""
+    _quiet()
+    from .data import load_dataset
+
+    ds = load_dataset("fashion")
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from .config import preset
+    from .pipeline import to_float
+    from .train import train
+
+    x_test, y_test = ds.x_test, ds.y_test
+
+    class TestEachEpoch(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if not hasattr(self, "fn"):  # a traced forward pass: eager calls are several times slower
+                self.fn = tf.function(lambda b: self.model(b, training=False))
+            probs = np.concatenate(
+                [np.asarray(self.fn(to_float(x_test[i : i + 1000]))) for i in range(0, len(x_test), 1000)]
+            )
+            acc = float(np.mean(probs.argmax(1) == y_test))
+            print(json.dumps({"epoch": epoch + 1, "test_accuracy": acc, "t": time.time()}), flush=True)
+
+    config = preset("fast", epochs=spec.get("epochs"), limit=spec.get("limit"))
+    with tempfile.TemporaryDirectory(prefix="fmnist-bench-") as tmp:
+        result = train(config, Path(tmp) / "run", data=ds, callbacks=[TestEachEpoch()])
+    print(
+        json.dumps(
+            {
+                "final": True,
+                "test_accuracy": result["test_accuracy"],
+                "precision_used": result["precision_used"],
+                "config": config.to_dict(),
+                "train_images_per_s": result["images_per_s"],
+                "t": time.time(),
+            }
+        ),
+        flush=True,
+    )
+
+
+def bench_fast(args: argparse.Namespace) -> dict[str, Any]:
+    spec = {"epochs": args.epochs, "limit": args.limit}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONPATH": str(ROOT)}
+    t0 = time.time()  # the clock starts before Python, TensorFlow and the data are loaded
+    proc = subprocess.Popen(
+        _worker_cmd("fast", spec), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+    )
+    epochs: list[dict[str, Any]] = []
+    final: dict[str, Any] | None = None
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if not line.startswith("{"):
+            continue
+        rec = json.loads(line)
+        rec["seconds"] = round(rec.pop("t") - t0, 1)
+        if rec.get("final"):
+            final = rec
+        else:
+            epochs.append(rec)
+            _say(args, f"  epoch {rec['epoch']}: test accuracy {rec['test_accuracy']:.2%} at {rec['seconds']:.1f} s")
+    err = proc.stderr.read() if proc.stderr else ""
+    proc.wait()
+    seconds_total = round(time.time() - t0, 1)
+    if proc.returncode != 0 or final is None:
+        raise RuntimeError(f"fast training failed ({proc.returncode}): {err[-1500:]}")
+    hit = next((e for e in epochs if e["test_accuracy"] >= args.goal), None)
+    return {
+        "target": "fast",
+        "goal_accuracy": args.goal,
+        "seconds_to_91": hit["seconds"] if hit else None,
+        "epoch_reached": hit["epoch"] if hit else None,
+        "test_accuracy": final["test_accuracy"],
+        "seconds_total": seconds_total,
+        "epochs": epochs,
+        "precision_used": final["precision_used"],
+        "train_images_per_s": final["train_images_per_s"],
+        "config": final["config"],
+    }
+
+
+# ---------------------------------------------------------------- predict / evaluate
+
+
+def _load(spec: str | None):
+    """(ModelRef, keras model) for --model, default the shipped paper model."""
+    from .registry import load_model, resolve
+
+    ref = resolve(spec)
+    return ref, load_model(ref.path)
+
+
+def _photo(image28):
+    """A test image as a 'product photo': 8x larger, dark garment on a white background, RGB."""
+    from PIL import Image
+
+    img = Image.fromarray(255 - image28, "L").resize((224, 224), Image.Resampling.BILINEAR)
+    return img.convert("RGB")
+
+
+def bench_predict(args: argparse.Namespace) -> dict[str, Any]:
+    _quiet()
+    import numpy as np
+
+    from .data import load_dataset
+    from .predict import Predictor
+    from .preprocess import prepare_any
+    from .registry import resolve
+
+    ds = load_dataset("fashion")
+    photos = [_photo(ds.x_test[i]) for i in range(20)]
+    predictor = Predictor(resolve(args.model))
+    model = predictor.model
+
+    def project(img):
+        return predictor.predict_image(img).probs
+
+    def naive(img):
+        x = prepare_any(img).image.astype("float32").reshape(1, 28, 28, 1) / 255.0
+        return model.predict(x, verbose=0)[0]
+
+    def model_only(img):  # noqa: ARG001
+        return predictor.probabilities(ds.x_test[:1])
+
+    def timed(fn, calls):
+        for i in range(10):  # warm-up: tracing and first-call allocation
+            fn(photos[i % len(photos)])
+        out = []
+        for i in range(calls):
+            t = time.perf_counter()
+            fn(photos[i % len(photos)])
+            out.append((time.perf_counter() - t) * 1e3)
+        return out
+
+    # Same answers both ways (the fast path must not change results).
+    agree = all(int(np.argmax(project(p))) == int(np.argmax(naive(p))) for p in photos[:5])
+    fast = timed(project, args.calls)
+    slow = timed(naive, max(20, args.calls // 3))
+    core = timed(model_only, args.calls)
+    prep = timed(lambda img: prepare_any(img), args.calls)
+    p50, naive_p50 = _pct(fast, 50), _pct(slow, 50)
+    return {
+        "target": "predict",
+        "model": str(predictor.ref.path),
+        "input": "224x224 RGB photo (a test image, dark on white)",
+        "calls": args.calls,
+        "p50_ms": round(p50, 2),
+        "p95_ms": round(_pct(fast, 95), 2),
+        "naive_p50_ms": round(naive_p50, 2),
+        "naive_p95_ms": round(_pct(slow, 95), 2),
+        "ratio": round(naive_p50 / p50, 1),
+        "model_only_p50_ms": round(_pct(core, 50), 2),
+        "preprocess_p50_ms": round(_pct(prep, 50), 2),
+        "same_answers": agree,
+    }
+
+
+def bench_evaluate(args: argparse.Namespace) -> dict[str, Any]:
+    _quiet()
+    import numpy as np
+
+    from .data import load_dataset
+    from .evaluate import predict_proba
+
+    ds = load_dataset("fashion")
+    ref, model = _load(args.model)
+    x = ds.x_test[: args.limit] if args.limit else ds.x_test
+    predict_proba(model, x[:2000])  # warm-up: tracing for the batch shapes
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        probs = predict_proba(model, x)
+        runs.append(len(x) / (time.perf_counter() - t))
+    # The same forward pass traced once (Predictor's tf.function): what a compiled predict_proba gives.
+    from .predict import Predictor
+
+    pred = Predictor(ref)
+    traced = []
+    for _ in range(3):
+        t = time.perf_counter()
+        for i in range(0, len(x), 1000):
+            pred.probabilities(x[i : i + 1000])
+        traced.append(len(x) / (time.perf_counter() - t))
+    xf = (x.astype("float32") / 255.0)[..., None]
+    model.predict(xf[:256], verbose=0)
+    t = time.perf_counter()
+    naive_probs = model.predict(xf, verbose=0)  # Keras' default: batch 32
+    naive = len(x) / (time.perf_counter() - t)
+    rate = statistics.median(runs)
+    return {
+        "target": "evaluate",
+        "model": str(ref.path),
+        "images": int(len(x)),
+        "images_per_s": round(rate, 1),
+        "naive_images_per_s": round(naive, 1),
+        "ratio": round(rate / naive, 2),
+        "traced_images_per_s": round(statistics.median(traced), 1),
+        "forward_gflops": round(rate * forward_flops(model) / 1e9, 1),
+        "test_accuracy": round(float(np.mean(probs.argmax(1) == ds.y_test[: len(x)])), 4),
+        "same_predictions": bool(np.array_equal(probs.argmax(1), naive_probs.argmax(1))),
+    }
+
+
+# ---------------------------------------------------------------- app
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+]
+WAIT_DONE = "() => document.querySelector('[data-testid=\"stApp\"]') && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+
+
+def bench_app(args: argparse.Namespace) -> dict[str, Any]:
+    import urllib.request
+
+    from playwright.sync_api import sync_playwright
+
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if args.runs_dir:
+        env["FMNIST_RUNS_DIR"] = str(Path(args.runs_dir).resolve())
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    notes: list[str] = []
+    out: dict[str, Any] = {"target": "app", "home_s": None, "first_prediction_s": None}
+    with sync_playwright() as p:
+        # The browser is started first: the clock measures the app, not Chromium's launch.
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(120_000)
+        log = tempfile.TemporaryFile()
+        t0 = time.time()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            while True:
+                try:
+                    with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                        if r.status == 200:
+                            break
+                except OSError:
+                    if proc.poll() is not None or time.time() - t0 > 120:
+                        raise RuntimeError("streamlit did not start") from None
+                    time.sleep(0.05)
+            out["server_up_s"] = round(time.time() - t0, 2)
+            page.goto(url)
+            page.get_by_text("Fashion-MNIST CNN Studio").first.wait_for()
+            page.wait_for_function(WAIT_DONE)
+            out["home_s"] = round(time.time() - t0, 2)
+            if args.screenshot:
+                page.screenshot(path=str(Path(args.screenshot).with_suffix(".home.png")), full_page=True)
+            out.update(_first_prediction(page, url, t0, notes))
+            if args.screenshot:
+                page.screenshot(path=args.screenshot, full_page=True)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+            browser.close()
+    out["notes"] = notes
+    return out
+
+
+def _first_prediction(page, url: str, t0: float, notes: list[str]) -> dict[str, Any]:
+    """Open the Predict page, press its random-test-image button, wait for the probabilities."""
+    import re
+
+    page.goto(url + "/predict")
+    page.locator('[data-testid="stMain"] h1').first.wait_for()  # the page's title is drawn
+    page.wait_for_function(WAIT_DONE)
+    t_page = time.time()
+    button = page.get_by_role("button", name=re.compile("random", re.I))
+    if button.count() == 0:
+        notes.append("Predict page has no 'random test image' button yet: first prediction not measured")
+        return {"predict_page_s": round(t_page - t0, 2)}
+    button.first.click()
+    # A prediction shows a class probability as a percentage somewhere on the page.
+    page.wait_for_function(WAIT_DONE)
+    page.get_by_text(re.compile(r"\d+(\.\d+)?\s?%")).first.wait_for()
+    return {"predict_page_s": round(t_page - t0, 2), "first_prediction_s": round(time.time() - t0, 2)}
+
+
+# ---------------------------------------------------------------- CLI
+
+
+def _table(out: dict[str, Any]) -> str:
+    t = out["target"]
+    if t == "train":
+        lines = [
+            f"paper CNN training, {out['train_mflop_per_image']} MFLOP per image (3 x forward), batch 32, float32",
+            f"  naive Keras loop   {out['baseline_images_per_s']:9.1f} images/s  {out['baseline_gflops']:6.1f} GFLOP/s",
+            f"  project pipeline   {out['project_images_per_s']:9.1f} images/s  {out['gflops']:6.1f} GFLOP/s"
+            f"  x{out['ratio']:.2f}",
+            f"  best ({out['best_setting']}): {out['best_images_per_s']:.1f} images/s, "
+            f"{out['best_gflops']:.1f} GFLOP/s, x{out['best_ratio']:.2f}",
+            f"  CPU peak estimate {out['cpu']['peak_fp32_gflops']} GFLOP/s fp32 "
+            f"({out['cpu']['cores']} cores x {out['cpu']['ghz']} GHz x {out['cpu']['flop_per_cycle_fp32']} FLOP/cycle)",
+        ]
+        if len(out["rows"]) > 3:
+            lines.append("  ablation:")
+            lines += [
+                f"    {k:48s} {v['images_per_s']:8.1f} images/s {v['gflops']:6.1f} GFLOP/s"
+                for k, v in out["rows"].items()
+            ]
+        return "\n".join(lines)
+    if t == "fast":
+        s91 = f"{out['seconds_to_91']:.1f} s (epoch {out['epoch_reached']})" if out["seconds_to_91"] else "not reached"
+        return (
+            f"fast preset: {out['goal_accuracy']:.0%} test accuracy after {s91}; final test accuracy "
+            f"{out['test_accuracy']:.2%}, {out['seconds_total']:.1f} s in all (data loading included)"
+        )
+    if t == "predict":
+        return (
+            f"one photo -> prediction: p50 {out['p50_ms']:.2f} ms, p95 {out['p95_ms']:.2f} ms "
+            f"(preprocess {out['preprocess_p50_ms']:.2f} ms, model {out['model_only_p50_ms']:.2f} ms); "
+            f"model.predict way p50 {out['naive_p50_ms']:.2f} ms: x{out['ratio']:.1f}"
+        )
+    if t == "evaluate":
+        return (
+            f"test set ({out['images']:,} images): {out['images_per_s']:,.0f} images/s; model.predict "
+            f"{out['naive_images_per_s']:,.0f} images/s: x{out['ratio']:.2f}; traced forward "
+            f"(Predictor) {out['traced_images_per_s']:,.0f} images/s"
+        )
+    fp = out.get("first_prediction_s")
+    return f"app: Home rendered after {out['home_s']} s; first prediction after {fp if fp is not None else '-'} s" + (
+        "".join(f"\n  note: {n}" for n in out.get("notes", []))
+    )
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run one benchmark target; print a table, or one JSON object on the last line with --json."""
+    if args.worker:
+        spec = json.loads(args.worker)
+        if args.target == "train":
+            print(json.dumps(measure_train(spec)), flush=True)
+        elif args.target == "fast":
+            worker_fast(spec)
+        return 0
+    run = {
+        "train": bench_train,
+        "fast": bench_fast,
+        "predict": bench_predict,
+        "evaluate": bench_evaluate,
+        "app": bench_app,
+    }[args.target]
+    try:
+        out = run(args)
+    except Exception as exc:  # one line, never a traceback
+        from .registry import ModelError
+
+        hint = " (train one or pass --model PATH)" if isinstance(exc, ModelError) else ""
+        msg = f"{type(exc).__name__}: {exc}{hint}"
+        if args.json:
+            print(json.dumps({"target": args.target, "error": msg}))
+        print(f"error: {msg}", file=sys.stderr)
+        return 1
+    out["loaded_machine"] = _load_note()
+    if args.json:
+        print(json.dumps(out, default=str))
+    else:
+        print(_table(out))
+    return 0
+
+
+def _load_note() -> str | None:
+    """Say so when another training run was active (its numbers would be lower than this machine gives)."""
+    try:
+        from . import runs
+
+        busy = [r.run_id for r in runs.list_runs(runs.default_runs_root()) if r.status in ("running", "stopping")]
+    except Exception:
+        return None
+    return f"training run(s) active during the benchmark: {', '.join(busy)}" if busy else None
+
+
+def add_parser(sub) -> None:
+    """Add ``bench`` to the CLI's subparsers (called by ``fmnist_core.__main__``)."""
+    b = sub.add_parser("bench", help="measure speed against the naive Keras way (see docs/PERFORMANCE.md)")
+    b.add_argument("target", choices=TARGETS)
+    b.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    g = b.add_argument_group("train")
+    g.add_argument("--images", type=int, default=9600, help="images timed per variant (default 9600 = 300 steps of 32)")
+    g.add_argument("--warmup-images", type=int, default=1600, help="images run before timing starts")
+    g.add_argument("--repeats", type=int, default=1, help="repeat naive/project/best, report the median")
+    g.add_argument("--ablation", action="store_true", help="also measure every lever on its own")
+    f = b.add_argument_group("fast")
+    f.add_argument("--epochs", type=int, help="override the fast preset's epochs")
+    f.add_argument("--limit", type=int, help="train on N images only (fast) / evaluate N test images (evaluate)")
+    f.add_argument("--goal", type=float, default=0.91, help="test accuracy to reach (default 0.91)")
+    m = b.add_argument_group("predict, evaluate, app")
+    m.add_argument("--model", help="shipped name, run id or .keras path (default: the shipped paper model)")
+    m.add_argument("--calls", type=int, default=300, help="timed single-image predictions")
+    m.add_argument("--runs-dir", help="runs folder the app should use (app)")
+    m.add_argument("--screenshot", help="save the final page as PNG (app)")
+    b.add_argument("--worker", help=argparse.SUPPRESS)
+    b.set_defaults(func=cmd_bench)

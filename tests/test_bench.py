@@ -1,0 +1,115 @@
+"""The benchmark CLI runs end to end with tiny sizes and its --json output has every field.
+
+Speeds are not asserted (no timed assertions): only that each target measures and reports.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def bench(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict, str]:
+    """Run ``python -m fmnist_core bench ... --json``; return (exit code, last-line JSON, stderr)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "fmnist_core", "bench", *args, "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})},
+        timeout=600,
+    )
+    last = proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else "{}"
+    return proc.returncode, json.loads(last), proc.stderr
+
+
+def test_paper_cnn_flops_match_the_layer_arithmetic():
+    from fmnist_core.bench import forward_flops, train_flops
+    from fmnist_core.model import build
+
+    # 2 x (output pixels x output channels x kernel area x input channels) per conv, 2 x in x out per dense.
+    by_hand = 2 * (28 * 28 * 64 * 9 * 1 + 14 * 14 * 128 * 9 * 64 + 7 * 7 * 256 * 9 * 128 + 2304 * 128 + 128 * 10)
+    model = build("paper_cnn")
+    assert forward_flops(model) == by_hand == 59_298_304
+    assert train_flops(model) == 3 * by_hand  # ~178 MFLOP per training image
+
+
+def test_cpu_peak_estimate_is_cores_times_clock_times_width():
+    from fmnist_core.bench import cpu_peak_gflops
+
+    peak = cpu_peak_gflops()
+    assert peak["cores"] >= 1 and peak["ghz"] > 0
+    assert peak["peak_fp32_gflops"] == pytest.approx(
+        peak["cores"] * peak["ghz"] * peak["flop_per_cycle_fp32"], rel=1e-3
+    )
+
+
+@pytest.mark.slow
+def test_bench_train_reports_both_loops_side_by_side():
+    code, out, err = bench("train", "--images", "96", "--warmup-images", "64")
+    assert code == 0, err
+    for field in ("project_images_per_s", "baseline_images_per_s", "ratio", "gflops", "train_mflop_per_image"):
+        assert out[field] is not None, field
+    assert out["target"] == "train" and out["batch_size"] == 32
+    assert out["train_mflop_per_image"] == pytest.approx(177.9, abs=0.1)
+    assert out["ratio"] == pytest.approx(out["project_images_per_s"] / out["baseline_images_per_s"], rel=0.02)
+    assert out["best_images_per_s"] > 0 and out["cpu"]["peak_fp32_gflops"] > 0
+    assert set(out["rows"]) == {"baseline", "project", "best"}
+
+
+@pytest.mark.slow
+def test_bench_fast_reports_epochs_and_final_accuracy():
+    code, out, err = bench("fast", "--limit", "200", "--epochs", "1")
+    assert code == 0, err
+    assert set(out) >= {"seconds_to_91", "test_accuracy", "seconds_total", "epochs"}
+    assert out["seconds_to_91"] is None  # 200 images for one epoch cannot reach 91%
+    assert len(out["epochs"]) == 1 and 0 < out["epochs"][0]["seconds"] <= out["seconds_total"]
+    assert 0 <= out["test_accuracy"] <= 1
+
+
+def test_bench_predict_times_one_photo_both_ways(tiny_run):
+    code, out, err = bench("predict", "--model", str(tiny_run / "model.keras"), "--calls", "20")
+    assert code == 0, err
+    for field in ("p50_ms", "p95_ms", "naive_p50_ms", "ratio", "model_only_p50_ms", "preprocess_p50_ms"):
+        assert out[field] > 0, field
+    assert out["p95_ms"] >= out["p50_ms"]
+    assert out["same_answers"] is True
+
+
+def test_bench_evaluate_reports_images_per_second(tiny_run):
+    code, out, err = bench("evaluate", "--model", str(tiny_run / "model.keras"), "--limit", "500")
+    assert code == 0, err
+    assert out["images"] == 500 and out["images_per_s"] > 0 and out["naive_images_per_s"] > 0
+    assert out["same_predictions"] is True
+
+
+def test_bench_missing_model_is_one_clear_line(tmp_path):
+    code, out, err = bench("predict", "--model", str(tmp_path / "nope.keras"))
+    assert code == 1
+    assert "error" in out and "nope.keras" in out["error"]
+    assert "Traceback" not in err
+
+
+def test_bench_without_target_is_a_usage_error():
+    proc = subprocess.run([sys.executable, "-m", "fmnist_core", "bench", "nonsense"], cwd=ROOT, capture_output=True)
+    assert proc.returncode == 2
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_bench_app_opens_home_in_chromium(runs_root, tmp_path):
+    shot = tmp_path / "bench_app.png"
+    code, out, err = bench("app", "--runs-dir", str(runs_root), "--screenshot", str(shot))
+    assert code == 0, err
+    assert 0 < out["server_up_s"] <= out["home_s"]
+    assert "first_prediction_s" in out and "notes" in out
+    if out["first_prediction_s"] is None:  # the Predict page has no random-image button (yet)
+        assert out["notes"]
+    assert shot.exists()

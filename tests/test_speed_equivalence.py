@@ -1,0 +1,126 @@
+"""Speed never silently changes results: the fast paths learn and predict like the faithful ones.
+
+Small real runs (a few hundred images): the project's tf.data pipeline vs the plain Keras loop
+(augmentation layers in the model, ``fit`` on arrays), and bfloat16 vs float32 on the same weights.
+No timing here: speed is measured by ``python -m fmnist_core bench``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+N_TRAIN = 400  # stratified training images per run
+N_TEST = 1000
+EPOCHS = 4
+
+
+def _subset(dataset):
+    from fmnist_core.data import stratified_split
+
+    idx, _ = stratified_split(dataset.y_train, 0.1, seed=0, limit=N_TRAIN + N_TRAIN // 9 + 1)
+    idx = idx[:N_TRAIN]
+    return dataset.x_train[idx], dataset.y_train[idx]
+
+
+def _compile(model):
+    import keras
+
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3),
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def _test_accuracy(model, dataset) -> float:
+    from fmnist_core.evaluate import predict_proba
+
+    probs = predict_proba(model, dataset.x_test[:N_TEST])
+    return float(np.mean(probs.argmax(1) == dataset.y_test[:N_TEST]))
+
+
+def _faithful(dataset, seed: int) -> float:
+    """The naive Keras loop: augmentation as the model's first layers, fit on float arrays."""
+    import keras
+
+    from fmnist_core.config import preset
+    from fmnist_core.model import build
+    from fmnist_core.pipeline import augmenter
+
+    keras.utils.set_random_seed(seed)
+    config = preset("paper", seed=seed)
+    core = build("paper_cnn")
+    model = keras.Sequential([keras.Input((28, 28, 1)), augmenter(config, seed=seed), core])
+    _compile(model)
+    x, y = _subset(dataset)
+    model.fit((x / 255.0).astype("float32")[..., None], y, batch_size=32, epochs=EPOCHS, verbose=0)
+    return _test_accuracy(core, dataset)
+
+
+def _project(dataset, seed: int, precision: str = "float32", batch_size: int = 32) -> float:
+    """The project's path: fmnist_core.pipeline.train_dataset (parallel augmentation + prefetch)."""
+    import keras
+
+    from fmnist_core.config import preset
+    from fmnist_core.model import build
+    from fmnist_core.pipeline import train_dataset
+
+    keras.utils.set_random_seed(seed)
+    config = preset("paper", seed=seed, batch_size=batch_size)
+    model = build("paper_cnn", dtype=precision)
+    _compile(model)
+    x, y = _subset(dataset)
+    model.fit(train_dataset(x, y, config), epochs=EPOCHS, verbose=0)
+    return _test_accuracy(model, dataset)
+
+
+@pytest.mark.slow
+def test_pipeline_learns_like_the_plain_keras_loop(dataset):
+    # Noise between two seeds of the faithful path sets the tolerance (never below 5 points).
+    faithful = [_faithful(dataset, s) for s in (1, 2)]
+    project = _project(dataset, 1)
+    noise = abs(faithful[0] - faithful[1])
+    tolerance = max(0.05, 2 * noise)
+    assert min(faithful) > 0.5, f"the faithful path did not learn: {faithful}"
+    assert abs(project - np.mean(faithful)) <= tolerance, (project, faithful, tolerance)
+
+
+@pytest.mark.slow
+def test_bfloat16_training_learns_like_float32(dataset):
+    fp32 = _project(dataset, 3)
+    bf16 = _project(dataset, 3, precision="mixed_bfloat16")
+    assert fp32 > 0.5 and bf16 > 0.5, (fp32, bf16)
+    assert abs(fp32 - bf16) <= 0.06, (fp32, bf16)
+
+
+def test_bfloat16_model_predicts_like_float32_with_the_same_weights(tiny_run, dataset):
+    """The fast (bf16) forward pass gives the same classes as float32 for the trained weights."""
+    from fmnist_core.evaluate import predict_proba
+    from fmnist_core.model import build
+    from fmnist_core.registry import load_model
+
+    fp32 = load_model(tiny_run / "model.keras")
+    bf16 = build("paper_cnn", dtype="mixed_bfloat16")
+    bf16.set_weights(fp32.get_weights())
+    x = dataset.x_test[:N_TEST]
+    p32, p16 = predict_proba(fp32, x), predict_proba(bf16, x)
+    assert p16.dtype == np.float32 and np.allclose(p16.sum(1), 1, atol=1e-3)
+    assert np.mean(p32.argmax(1) == p16.argmax(1)) >= 0.97
+    assert np.max(np.abs(p32 - p16)) < 0.1
+
+
+def test_pipeline_variants_feed_the_same_images(dataset):
+    """Without augmentation the benchmark's ablation switches (parallel, prefetch) change nothing."""
+    from fmnist_core.config import preset
+    from fmnist_core.pipeline import train_dataset
+
+    x, y = dataset.x_train[:256], dataset.y_train[:256]
+    config = preset("paper", augment=False, batch_size=64)
+    a = [(xb.numpy(), yb.numpy()) for xb, yb in train_dataset(x, y, config)]
+    b = [(xb.numpy(), yb.numpy()) for xb, yb in train_dataset(x, y, config, parallel=False, prefetch=False)]
+    assert len(a) == len(b) == 4
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
+        np.testing.assert_array_equal(ya, yb)
+        np.testing.assert_array_equal(xa, xb)
+        assert xa.dtype == np.float32 and xa.shape[1:] == (28, 28, 1) and xa.min() >= 0 and xa.max() <= 1
