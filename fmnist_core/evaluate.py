@@ -111,3 +111,55 @@ def file_fingerprint(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def top_k(probs: np.ndarray, class_names: list[str] | tuple[str, ...], k: int = 3) -> list[tuple[str, float]]:
+    """The ``k`` most probable classes of one image as (name, probability), highest first."""
+    order = np.argsort(-np.asarray(probs), kind="stable")[:k]
+    return [(class_names[i], float(probs[i])) for i in order]
+
+
+def caption(true_class: int, probs: np.ndarray, class_names: list[str] | tuple[str, ...]) -> str:
+    """The gallery caption of one test image: ``true: X / pred: Y (p%)``."""
+    pred = int(np.argmax(probs))
+    return f"true: {class_names[true_class]} / pred: {class_names[pred]} ({probs[pred]:.0%})"
+
+
+def cell_from_point(point: dict[str, Any], n_classes: int = 10) -> tuple[int, int] | None:
+    """The (true, predicted) cell of one point of a Plotly click on the confusion matrix.
+
+    The page draws the matrix with rows = true class on y and columns = predicted class on x,
+    both as integer positions, plus one invisible scatter point per cell in row-major order.
+    A selection point carries ``x``/``y`` (preferred) or only ``point_index``; anything else,
+    or a position outside the matrix, gives None.
+    """
+    x, y = point.get("x"), point.get("y")
+    if isinstance(x, int | float) and isinstance(y, int | float):
+        r, c = int(round(y)), int(round(x))
+    elif isinstance(point.get("point_index"), int):
+        r, c = divmod(point["point_index"], n_classes)
+    else:
+        return None
+    return (r, c) if 0 <= r < n_classes and 0 <= c < n_classes else None
+
+
+def worst_classes(per_class: dict[str, dict[str, float]], k: int = 3, metric: str = "f1") -> list[str]:
+    """Names of the ``k`` classes with the lowest ``metric`` (ties keep class order)."""
+    names = list(per_class)
+    return sorted(names, key=lambda n: (per_class[n][metric], names.index(n)))[:k]
+
+
+def page_of(indices: np.ndarray, page: int, per_page: int) -> tuple[np.ndarray, int]:
+    """The ``page``-th slice (0-based, clamped to the last page) and the number of pages."""
+    pages = max(1, -(-len(indices) // per_page))
+    page = min(max(page, 0), pages - 1)
+    return indices[page * per_page : (page + 1) * per_page], pages
+
+
+def enlarge(image_u8: np.ndarray, size: int = 112):
+    """A 28x28 uint8 image as a ``size`` x ``size`` PIL image with sharp pixels (no blur)."""
+    from PIL import Image
+
+    return Image.fromarray(np.asarray(image_u8, dtype=np.uint8).reshape(28, 28), mode="L").resize(
+        (size, size), Image.Resampling.NEAREST
+    )

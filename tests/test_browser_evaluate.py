@@ -1,0 +1,87 @@
+"""The Evaluate page in real headless Chromium: click a confusion-matrix cell, check its gallery."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import numpy as np
+import pytest
+from conftest import screenshot, wait_for_app
+
+from fmnist_core.classes import FASHION_CLASSES
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CELL_CENTRE_JS = """
+([row, col]) => {
+  // Pixel centre of matrix cell (row = true, col = predicted) from Plotly's own axes.
+  const gd = document.querySelector('.st-key-eval_cm .js-plotly-plot');
+  const box = gd.getBoundingClientRect();
+  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
+  return {x: box.left + xa._offset + xa.l2p(col), y: box.top + ya._offset + ya.l2p(row)};
+}
+"""
+
+
+def open_evaluate_with_tiny_model(page, url: str) -> None:
+    """Open the app, go to Evaluate through the sidebar and pick the tiny run as the model."""
+    # Start at the root: on a fresh server a deep link can be served before app.py's navigation.
+    page.goto(url)
+    page.get_by_text("CNN Studio").wait_for()
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Evaluate").click()
+    box = page.get_by_role("combobox", name="Model", exact=True)
+    box.wait_for()
+    if not box.input_value().startswith("tiny ("):  # shipped models, once they exist, come first
+        box.click()
+        page.get_by_role("option", name=re.compile(r"^tiny \(")).click()
+    page.locator(".st-key-eval_cm .js-plotly-plot .heatmaplayer").wait_for()
+    wait_for_app(page)
+
+
+def test_click_off_diagonal_cell_shows_only_its_images(app_server, runs_root, page):
+    cm = np.array(json.loads((runs_root / "tiny" / "run.json").read_text())["confusion_matrix"])
+    off = cm.copy()
+    np.fill_diagonal(off, 0)
+    true_c, pred_c = np.unravel_index(np.argmax(off), off.shape)  # the busiest off-diagonal cell
+    assert off[true_c, pred_c] > 0
+    true_name, pred_name = FASHION_CLASSES[true_c], FASHION_CLASSES[pred_c]
+
+    open_evaluate_with_tiny_model(page, app_server)
+    assert "Predicted class" in page.locator(".st-key-eval_cm").inner_text()
+    for name in ("T-shirt/top", "Ankle boot", "Sneaker"):  # class names on the axes
+        assert name in page.locator(".st-key-eval_cm").inner_text()
+    screenshot(page, "evaluate_matrix")
+
+    pos = page.evaluate(CELL_CENTRE_JS, [int(true_c), int(pred_c)])
+    page.mouse.click(pos["x"], pos["y"])
+    heading = page.get_by_text(
+        re.compile(rf"^True {re.escape(true_name)}, predicted {re.escape(pred_name)}: \d+ images")
+    )
+    heading.wait_for()
+    wait_for_app(page)
+    n = int(re.search(r": (\d+) images", heading.inner_text()).group(1))
+    assert abs(n - cm[true_c, pred_c]) <= 2  # same model; a near-tie may flip between code paths
+
+    captions = page.locator(".st-key-eval_gallery [data-testid='stImageCaption']").all_inner_texts()
+    assert len(captions) == min(n, 24)  # the first page of the gallery
+    for cap in captions:
+        assert cap.startswith(f"true: {true_name} / pred: {pred_name} ("), cap
+    percents = [int(re.search(r"\((\d+)%\)$", c).group(1)) for c in captions]
+    assert percents == sorted(percents, reverse=True)  # most confident first
+    gallery = page.locator(".st-key-eval_gallery")
+    gallery.scroll_into_view_if_needed()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.st-key-eval_gallery img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    screenshot(page, "evaluate_cell_gallery")
+
+    page.locator(".st-key-eval_gallery").get_by_role("button", name="🔍 enlarge").first.click()
+    dialog = page.get_by_role("dialog")
+    dialog.wait_for()
+    dialog.locator(".js-plotly-plot").wait_for()
+    dialog.locator("img").wait_for()
+    assert dialog.locator("img").evaluate("i => i.decode().then(() => i.naturalWidth)") == 280  # ZOOM_PX
+    assert f"true: {true_name} / pred: {pred_name}" in dialog.inner_text()
+    screenshot(page, "evaluate_enlarged")
+    assert not page.errors, page.errors
