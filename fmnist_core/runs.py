@@ -209,9 +209,11 @@ def effective_status(status: dict[str, Any]) -> tuple[str, str | None]:
     stamps = [t for t in (status.get("created_at"), status.get("started_at")) if isinstance(t, (int, float))]
     not_after = max(stamps) + 120 if stamps else None
     if state in ACTIVE and not pid_alive(status.get("pid"), not_after):
-        # A queued run gets a short grace period while its process starts.
+        # A queued run gets a short grace period until launch has written its process id;
+        # once a pid is known and dead, it failed (a killed launch must not block the next one).
         created = status.get("created_at")
-        if state == "queued" and isinstance(created, (int, float)) and time.time() - created < 20:
+        fresh = isinstance(created, (int, float)) and time.time() - created < 20
+        if state == "queued" and not status.get("pid") and fresh:
             return state, None
         return "failed", status.get("error") or "the training process ended unexpectedly (killed?)"
     return state, status.get("error")
