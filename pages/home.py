@@ -2,9 +2,11 @@
 
 import streamlit as st
 
-from ui.common import active_model, data_status
+from ui.common import active_model, data_status, ensure_app_frame
 
-st.title("👕 Fashion-MNIST CNN Studio")
+ensure_app_frame()
+
+st.title(":material/checkroom: Fashion-MNIST CNN Studio")
 st.markdown(
     "Train the convolutional network from the report *Deep Network with Fashion MNIST*, "
     "watch it learn, explore its mistakes, and show it your own clothes: draw a garment, "
@@ -34,11 +36,11 @@ else:
 st.subheader("Where to go")
 c1, c2, c3 = st.columns(3)
 with c1:
-    st.page_link("pages/train.py", label="Train", icon="🏋️")
+    st.page_link("pages/train.py", label="Train", icon=":material/model_training:")
     st.caption("Start a run, watch accuracy and loss grow epoch by epoch, stop it any time.")
 with c2:
-    st.page_link("pages/evaluate.py", label="Evaluate", icon="🔍")
+    st.page_link("pages/evaluate.py", label="Evaluate", icon=":material/analytics:")
     st.caption("Click the confusion matrix to see the images behind every number.")
 with c3:
-    st.page_link("pages/predict.py", label="Predict", icon="👗")
+    st.page_link("pages/predict.py", label="Predict", icon=":material/checkroom:")
     st.caption("Draw, upload or photograph a garment and see every preprocessing step.")

@@ -10,7 +10,9 @@ import streamlit as st
 from fmnist_core import runs
 from fmnist_core.estimate import estimate, format_duration
 from ui import train_widgets as tw
-from ui.common import runs_root
+from ui.common import ensure_app_frame, runs_root
+
+ensure_app_frame()
 
 tw.init_train_state()
 root = runs_root()
@@ -18,7 +20,7 @@ all_runs = runs.list_runs(root)
 active = next((r for r in all_runs if r.active), None)
 st.session_state[tw.LIVE_ACTIVE] = active is not None
 
-st.title("🏋️ Train the CNN")
+st.title(":material/model_training: Train the CNN")
 if st.session_state[tw.FLASH]:
     st.toast(st.session_state[tw.FLASH])
     st.session_state[tw.FLASH] = None
@@ -29,7 +31,7 @@ with st.container(border=True):
     live(root)
 
 # ---- settings (left) and what the network will see (right)
-left, right = st.columns([3, 2], gap="large")
+left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Settings")
     tw.settings_form()
@@ -47,7 +49,9 @@ with left:
         st.caption(f"Speed: {est.source}." + (" Early stopping may end sooner." if config.patience else ""))
     if active is not None:
         st.info(f"Run `{active.run_id}` is {active.status}. Only one run trains at a time: stop it or wait.")
-    if st.button("Start training", icon="▶️", type="primary", disabled=bool(problems), key="train_start"):
+    if st.button(
+        "Start training", icon=":material/play_arrow:", type="primary", disabled=bool(problems), key="train_start"
+    ):
         try:
             run_dir = runs.launch(config, root)
         except runs.RunBusyError as exc:
@@ -61,7 +65,7 @@ with right:
 
     @st.fragment
     def preview(settings: dict) -> None:
-        if st.button("New random examples", icon="🎲", key="train_preview_redraw"):
+        if st.button("New random examples", icon=":material/casino:", key="train_preview_redraw"):
             st.session_state[tw.PREVIEW_SEED] += 1
         st.image(tw.preview_mosaic(settings, st.session_state[tw.PREVIEW_SEED]), width="stretch")
         st.caption(
@@ -88,7 +92,7 @@ else:
     usable = pick.has_model and not pick.active
     if b1.button(
         "Open on Evaluate",
-        icon="🔍",
+        icon=":material/analytics:",
         disabled=not usable,
         key="train_open_eval",
         on_click=tw.make_active,
@@ -97,13 +101,13 @@ else:
         st.switch_page("pages/evaluate.py")
     b2.button(
         "Make active model",
-        icon="⭐",
+        icon=":material/star:",
         disabled=not usable,
         key="train_make_active",
         on_click=tw.make_active,
         args=(f"run:{pick.run_id}",),
     )
-    if b3.button("Delete ...", icon="🗑️", disabled=pick.active, key="train_delete"):
+    if b3.button("Delete ...", icon=":material/delete:", disabled=pick.active, key="train_delete"):
         st.session_state[tw.CONFIRM_DELETE] = pick.run_id
     if st.session_state[tw.CONFIRM_DELETE] == pick.run_id:
         st.warning(f"Delete run `{pick.run_id}` and its model for good?")

@@ -151,7 +151,7 @@ def test_failed_run_shows_its_error(runs_root):
     )
     at = train_page()
     assert any("no Fashion-MNIST here" in e.value for e in at.error)  # the live panel (newest run)
-    assert "❌ failed" in list(at.dataframe[0].value["Status"])
+    assert "failed" in list(at.dataframe[0].value["Status"])
 
 
 def test_delete_asks_for_confirmation(runs_root):

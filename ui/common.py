@@ -110,3 +110,18 @@ def predictor_for(ref: registry.ModelRef):
     except (registry.ModelError, OSError) as exc:
         st.error(f"The model could not be loaded: {exc}")
         st.stop()
+
+
+def ensure_app_frame() -> None:
+    """Call first in every page: make sure the page runs inside app.py's frame.
+
+    Why: with a ``pages/`` folder, Streamlit starts a fresh server in its old multipage mode until
+    some script has called ``st.navigation``. The first visitor who opens ``/train`` directly
+    (or refreshes it after a restart) then gets the bare page script: no wide layout, no sidebar
+    model picker. Switching the flag off and rerunning runs app.py, which routes to this page.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if PagesManager.uses_pages_directory:
+        PagesManager.uses_pages_directory = False
+        st.rerun()

@@ -35,13 +35,14 @@ PRESET_HELP = {
 }
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+# Material icons (Streamlit's own font) rather than emoji, which some browsers lack.
 STATUS_ICON = {
-    "queued": "⏳",
-    "running": "🏃",
-    "stopping": "⏳",
-    "finished": "✅",
-    "stopped": "⏹️",
-    "failed": "❌",
+    "queued": ":material/hourglass_top:",
+    "running": ":material/directions_run:",
+    "stopping": ":material/hourglass_bottom:",
+    "finished": ":material/check_circle:",
+    "stopped": ":material/stop_circle:",
+    "failed": ":material/error:",
 }
 STATUS_COLOR = {"running": "blue", "queued": "gray", "stopping": "orange", "finished": "green", "stopped": "orange"}
 
@@ -170,12 +171,36 @@ def settings_form() -> None:
     off = not st.session_state.train_augment
     a1, a2 = st.columns(2)
     a1.slider(
-        "Rotation (°)", 0.0, 45.0, step=1.0, key="train_rotation_deg", disabled=off, help="Up to ± this angle.", **keep
+        "Rotation",
+        0.0,
+        45.0,
+        step=1.0,
+        format="%.0f°",
+        key="train_rotation_deg",
+        disabled=off,
+        help="Up to ± this angle (0-45°).",
+        **keep,
     )
     a2.slider(
-        "Shift", 0.0, 0.3, step=0.01, key="train_shift", disabled=off, help="Up to ± this share of the width.", **keep
+        "Shift",
+        0.0,
+        0.3,
+        step=0.01,
+        key="train_shift",
+        disabled=off,
+        help="Up to ± this share of the width (0-0.3).",
+        **keep,
     )
-    a1.slider("Zoom", 0.0, 0.3, step=0.01, key="train_zoom", disabled=off, help="In or out by up to this.", **keep)
+    a1.slider(
+        "Zoom",
+        0.0,
+        0.3,
+        step=0.01,
+        key="train_zoom",
+        disabled=off,
+        help="In or out by up to this share (0-0.3).",
+        **keep,
+    )
     a2.slider(
         "Random erasing",
         0.0,
@@ -183,7 +208,7 @@ def settings_form() -> None:
         step=0.05,
         key="train_erase_prob",
         disabled=off,
-        help="Chance of blanking one random patch.",
+        help="Chance (0-1) of blanking one random patch.",
         **keep,
     )
     a1.checkbox("Mirror left-right", key="train_hflip", disabled=off, help="Random horizontal flips.", **keep)
@@ -306,7 +331,7 @@ def live_panel(root: Path) -> None:
     if run.active:
         button.button(
             "Stop training",
-            icon="⏹️",
+            icon=":material/stop:",
             type="primary",
             key="train_stop",
             disabled=run.status == "stopping",
@@ -356,7 +381,7 @@ def history_rows(all_runs: list[runs.RunInfo]) -> list[dict[str, Any]]:
                 "Epochs": f"{r.epochs_done} / {r.config.get('epochs', '?')}",
                 "Best val acc": None if r.best_val_accuracy is None else 100 * r.best_val_accuracy,
                 "Test acc": None if r.test_accuracy is None else 100 * r.test_accuracy,
-                "Status": f"{STATUS_ICON.get(r.status, '')} {r.status}",
+                "Status": r.status,
                 "Duration": format_duration(r.duration_s),
                 "Images": r.config.get("limit") or 60000,
                 "Started": None if not created else np.datetime64(int(created), "s"),

@@ -1,0 +1,178 @@
+"""Real-browser tests of the Train page (headless Chromium): start, watch, leave, come back, stop,
+and a run started from the CLI showing live. Screenshots go to test-artifacts/train-*.png.
+
+Timing: the trainer is a real process (TensorFlow import ~3 s, then the data); every wait polls
+the page or the run folder with a generous limit and nothing asserts on elapsed time.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import screenshot, wait_for_app
+
+from fmnist_core import runs
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parent.parent
+LONG = 180_000  # ms: the limit for anything that waits on training
+
+# Points of the first curve of the live chart, but only while the live panel shows run `id`.
+# Elements of the previous script run are marked data-stale="true" until redrawn: ignore them
+# (-1 = nothing to say right now).
+POINTS_JS = """(id) => {
+  const fresh = (e) => e.closest('[data-testid="stElementContainer"]')?.getAttribute('data-stale') !== 'true';
+  const h = [...document.querySelectorAll('h3')].find(e => e.textContent.includes(id) && fresh(e));
+  const plots = [...document.querySelectorAll('.js-plotly-plot')];
+  const p = plots.find(fresh);
+  if (!h || (!p && plots.length)) return -1;  // not this run, or mid-redraw
+  return p && p.data && p.data.length ? p.data[0].x.length : 0;
+}"""
+
+
+def open_train(page, url: str) -> None:
+    page.goto(url + "/train")
+    wait_for_app(page, timeout=LONG)  # the first visit loads TensorFlow for the preview
+    page.get_by_role("button", name="Start training").wait_for()
+
+
+def set_number(page, label: str, value: int) -> None:
+    box = page.get_by_label(label, exact=True)
+    box.fill(str(value))
+    box.press("Enter")
+    page.wait_for_function(
+        "([l, v]) => document.querySelector(`input[aria-label='${l}']`).value == v", arg=[label, str(value)]
+    )
+    wait_for_app(page)
+
+
+def start_from_page(page, root: Path, preset: str, limit: int, epochs: int) -> runs.RunInfo:
+    """Fill the form like a person and press Start; return the run it launched."""
+    page.locator('[data-testid="stRadio"]').get_by_text(preset, exact=True).click()
+    wait_for_app(page)
+    page.get_by_text("Use all 60,000 training images").click()
+    wait_for_app(page)
+    set_number(page, "Training images", limit)
+    set_number(page, "Epochs", epochs)
+    before = {r.run_id for r in runs.list_runs(root)}
+    page.get_by_role("button", name="Start training").click()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        new = [r for r in runs.list_runs(root) if r.run_id not in before]
+        if new:
+            assert len(new) == 1
+            assert new[0].config["limit"] == limit and new[0].config["epochs"] == epochs
+            return new[0]
+        time.sleep(0.2)
+    pytest.fail("pressing Start training did not create a run")
+
+
+def watch_points(page, run_id: str, until: int) -> list[int]:
+    """Point counts seen on the chart (on every change) until it shows ``until`` points."""
+    seen: list[int] = []
+    deadline = time.time() + LONG / 1000
+    while time.time() < deadline:
+        n = page.evaluate(POINTS_JS, run_id)
+        if n >= 0 and (not seen or n != seen[-1]):
+            seen.append(n)
+        if n >= until:
+            return seen
+        page.wait_for_timeout(150)
+    pytest.fail(f"the chart of {run_id} showed {seen}, never {until} points")
+
+
+def no_error_boxes(page) -> None:
+    assert page.locator('[data-testid="stException"]').count() == 0
+    assert not page.errors, page.errors
+
+
+@pytest.fixture()
+def no_leftover_run(runs_root):
+    """Stop any run a failing test left behind (never two trainers on this machine)."""
+    yield runs_root
+    for r in runs.list_runs(runs_root):
+        if r.active:
+            runs.request_stop(r.path)
+            runs.wait(r.path, timeout=120)
+
+
+def test_tiny_run_from_the_page_draws_growing_curves(page, app_server, no_leftover_run):
+    root = no_leftover_run
+    open_train(page, app_server)
+    screenshot(page, "train-idle")
+    # 400 images, batch 32: 10 steps an epoch. Six epochs (the report's patience is 5, so early
+    # stopping cannot end it sooner) give the 1-second poll time to show the points arrive.
+    run = start_from_page(page, root, "paper", limit=400, epochs=6)
+    page.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
+    seen = watch_points(page, run.run_id, until=6)
+    screenshot(page, "train-tiny-running")
+    assert seen == sorted(seen), f"points must only grow: {seen}"
+    assert len([n for n in seen if 0 < n < 6]) >= 1, f"no intermediate state seen: {seen}"
+    page.get_by_text("Run finished after 6 epochs").wait_for(timeout=LONG)
+    assert runs.load_run(run.path).status == "finished"
+    screenshot(page, "train-tiny-finished")
+    no_error_boxes(page)
+
+
+def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server, no_leftover_run):
+    root = no_leftover_run
+    open_train(page, app_server)
+    run = start_from_page(page, root, "paper", limit=6000, epochs=20)
+    page.get_by_text("batch").first.wait_for(timeout=LONG)  # the progress bar: training has begun
+    # Leave for Home, then come back: the same run is still drawing.
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Home").click()
+    page.get_by_text("Where to go").wait_for()
+    screenshot(page, "train-left-for-home")
+    page.locator('[data-testid="stSidebarNav"]').get_by_text("Train").click()
+    page.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
+    assert watch_points(page, run.run_id, until=1)[-1] >= 1  # the first epoch is on the chart
+    bar = page.locator('[data-testid="stProgress"]')
+    first = bar.inner_text()
+    page.wait_for_function(
+        "(t) => { const b = document.querySelector('[data-testid=\"stProgress\"]'); return b && b.innerText != t; }",
+        arg=first,
+        timeout=LONG,
+    )  # the batch counter moves
+    # A second tab shows the same run, live.
+    other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    open_train(other, app_server)
+    other.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
+    other.context.close()
+    screenshot(page, "train-long-running")
+    assert runs.load_run(run.path).status == "running"
+
+    page.get_by_role("button", name="Stop training").click()
+    page.locator("h3", has_text=run.run_id).get_by_text("stopped").wait_for(timeout=LONG)
+    info = runs.load_run(run.path)
+    assert info.status == "stopped"
+    assert info.model_path.is_file() and info.result is not None
+    assert 1 <= info.epochs_done < 20
+    page.get_by_text(f"Run stopped after {info.epochs_done} epochs").wait_for()
+    screenshot(page, "train-stopped")
+    no_error_boxes(page)
+
+
+def test_run_started_from_the_cli_shows_live(page, app_server, no_leftover_run):
+    root = no_leftover_run
+    open_train(page, app_server)
+    run_dir = root / "from-cli"
+    cmd = [sys.executable, "-m", "fmnist_core", "train", "--preset", "paper", "--limit", "400", "--epochs", "6"]
+    proc = subprocess.Popen([*cmd, "--run-dir", str(run_dir), "--quiet"], cwd=ROOT)
+    try:
+        # The page was idle (showing the tiny run); it notices the new run by itself.
+        page.locator("h3", has_text="from-cli").wait_for(timeout=LONG)
+        seen = watch_points(page, "from-cli", until=6)
+        assert seen == sorted(seen) and len([n for n in seen if 0 < n < 6]) >= 1, seen
+        screenshot(page, "train-cli-run")
+        assert proc.wait(timeout=LONG / 1000) == 0
+        page.get_by_text("Run finished after 6 epochs").wait_for(timeout=LONG)
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(30)
+    assert runs.load_run(run_dir).status == "finished"
+    no_error_boxes(page)
