@@ -1,6 +1,82 @@
-"""Predict: built by its own issue."""
+"""Predict: draw, upload or photograph a garment; see each preprocessing step and why the model decided."""
 
 import streamlit as st
 
+from fmnist_core.explain import overlay, overlay_on_source
+from fmnist_core.preprocess import DEFAULT_TOLERANCE, unusual_input
+from fmnist_core.registry import model_class_names
+from ui import predict_widgets as w
+from ui.common import active_model, predictor_for
+
+SOURCES = ["Upload", "Draw", "Camera", "Test image"]
+st.session_state.setdefault("predict_source", "Upload")
+st.session_state.setdefault("predict_invert", "auto")
+st.session_state.setdefault("predict_tolerance", DEFAULT_TOLERANCE)
+
 st.title("Predict")
-st.write("This page is being built.")
+st.caption(
+    "A photo is brought into Fashion-MNIST's form the way the dataset itself was made: trim the "
+    "background, shrink to 28 px, sharpen, centre on 28x28, negate. Every step is shown below."
+)
+ref = active_model()
+if ref is None:
+    st.warning("No model yet: train one on the Train page (or ship one in models/).")
+    st.stop()
+
+source = st.radio("Input", SOURCES, horizontal=True, key="predict_source")
+left, right = st.columns([1, 1], gap="large")
+with left:
+    if source in ("Upload", "Camera"):
+        with st.expander("Photo preprocessing", expanded=False):
+            st.radio(
+                "Negate (light garment on black, like the dataset)",
+                ["auto", "on", "off"],
+                horizontal=True,
+                key="predict_invert",
+                help="auto: negate when the background is light, as in a product photo.",
+            )
+            st.slider(
+                "Trim tolerance",
+                0.0,
+                0.3,
+                step=0.01,
+                key="predict_tolerance",
+                help="How different from the corner colour a pixel must be to count as garment (the dataset used 5%).",
+            )
+    invert, tolerance = st.session_state["predict_invert"], st.session_state["predict_tolerance"]
+    if source == "Upload":
+        got = w.upload_input(invert, tolerance)
+    elif source == "Camera":
+        got = w.camera_input(invert, tolerance)
+    elif source == "Draw":
+        got = w.drawing_input()
+    else:
+        got = w.test_image_input(model_class_names(ref))
+
+if got is None:
+    st.stop()
+original, prepared = got
+predictor = predictor_for(ref)  # loaded once per model file and cached for every session
+pred = predictor.predict_prepared(prepared)
+
+with right:
+    st.metric("Prediction", pred.label, f"{pred.probability:.1%} confident", delta_color="off")
+    reasons = unusual_input(prepared.image, w.training_stats(), pred.probability)
+    if reasons:
+        st.warning("This input is unlike the training images, so treat the answer with care: " + "; ".join(reasons) + ".")
+    st.plotly_chart(w.probability_chart(pred.probs, pred.class_names), key="predict_probs")
+
+w.steps_strip(prepared)
+
+st.subheader("Why: Grad-CAM")
+st.caption(
+    f"Where the last convolution layer found evidence for **{pred.label}** (bright = strong). "
+    "Left on the 28x28 model input, right on what you gave."
+)
+heat = predictor.heatmap(prepared.image, pred.index)
+c1, c2 = st.columns(2)
+c1.image(overlay(prepared.image, heat, size=280), caption="heat map over the 28x28 input", width=280)
+c2.image(overlay_on_source(heat, prepared, original), caption="heat map over the original", width=280)
+
+st.subheader(f"Training images labelled {pred.label}")
+st.image(w.class_examples(pred.index), width=84)

@@ -1,0 +1,169 @@
+"""Pieces of the Predict page: the input widgets, the steps strip, the probability chart, Grad-CAM.
+
+Each input function returns ``(original image, Prepared)`` or ``None`` when there is nothing to
+classify yet; a bad file shows one clear message and returns ``None`` so the page keeps working.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from PIL import Image
+
+from fmnist_core.preprocess import (
+    ImageError,
+    PixelStats,
+    Prepared,
+    load_image,
+    prepare_array28,
+    prepare_drawing,
+    prepare_photo,
+)
+from ui.common import dataset_arrays
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
+CANVAS_PX = 280
+
+Source = tuple[Image.Image, Prepared] | None
+
+
+@st.cache_data(show_spinner=False)
+def training_stats() -> PixelStats:
+    """Range of mean intensity, foreground fraction and border brightness over the 60,000 training images."""
+    return PixelStats.from_images(dataset_arrays()["x_train"])
+
+
+def _photo(data: bytes, invert: str, tolerance: float) -> Source:
+    try:
+        original = load_image(data)
+        return original, prepare_photo(original, invert, tolerance)
+    except ImageError as exc:
+        st.error(f"This image cannot be used: {exc}")
+    except Exception as exc:  # an odd file must never take the page down
+        st.error(f"This image could not be processed ({type(exc).__name__}). Try another file.")
+    return None
+
+
+def upload_input(invert: str, tolerance: float) -> Source:
+    """A file upload (PNG, JPEG, WebP, GIF, BMP, TIFF) through the photo pipeline."""
+    up = st.file_uploader(
+        "Upload a photo of one garment",
+        type=UPLOAD_TYPES,
+        key="predict_upload",
+        help="Best: one garment on a plain light background, the whole garment in view.",
+    )
+    return _photo(up.getvalue(), invert, tolerance) if up is not None else None
+
+
+def camera_input(invert: str, tolerance: float) -> Source:
+    """A camera shot through the photo pipeline."""
+    shot = st.camera_input("Photograph a garment on a plain light background", key="predict_camera")
+    return _photo(shot.getvalue(), invert, tolerance) if shot is not None else None
+
+
+def drawing_input() -> Source:
+    """The canvas: white strokes on black, as the dataset's garments are light on black."""
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:  # the component needs the Streamlit server's asset registry
+        st.error(f"The drawing canvas is unavailable here ({type(exc).__name__}).")
+        return None
+    c1, c2 = st.columns(2)
+    mode = c1.radio(
+        "Tool",
+        ["freedraw", "polygon"],
+        format_func={"freedraw": "Free drawing", "polygon": "Filled polygon"}.get,
+        horizontal=True,
+        key="predict_tool",
+        help="Polygon: click the corners, click the first corner again to close and fill it.",
+    )
+    width = c2.slider("Stroke width", 5, 60, 25, key="predict_stroke")
+    st.caption("Draw the garment's silhouette in white and fill it in; undo and clear are in the canvas toolbar.")
+    result = st_canvas(
+        fill_color="#FFFFFF",
+        stroke_width=width,
+        stroke_color="#FFFFFF",
+        background_color="#000000",
+        height=CANVAS_PX,
+        width=CANVAS_PX,
+        drawing_mode=mode,
+        return_image_data=True,
+        key="predict_canvas",
+    )
+    data = result.image_data if result is not None else None
+    if data is None or not np.asarray(data).any():
+        st.info("Draw something to classify it.")
+        return None
+    try:
+        prepared = prepare_drawing(np.asarray(data))
+    except ImageError as exc:
+        st.info(str(exc))
+        return None
+    return prepared.steps[0][1], prepared
+
+
+def test_image_input(class_names: tuple[str, ...]) -> Source:
+    """A random Fashion-MNIST test image, with its true label."""
+    data = dataset_arrays()
+    if st.button("Pick a random test image", key="predict_pick"):
+        st.session_state["predict_test_index"] = int(np.random.default_rng().integers(len(data["x_test"])))
+    i = st.session_state.get("predict_test_index")
+    if i is None:
+        st.info("Press the button to pick one of the 10,000 test images.")
+        return None
+    label = class_names[int(data["y_test"][i])] if int(data["y_test"][i]) < len(class_names) else "?"
+    st.markdown(f"Test image **#{i}** — true label: **{label}**")
+    prepared = prepare_array28(data["x_test"][i])
+    return prepared.steps[0][1], prepared
+
+
+def _thumb(img: Image.Image, px: int = 112) -> Image.Image:
+    """Small images blown up with hard pixels (so 28x28 is readable), large ones shrunk."""
+    img = img.convert("RGB") if img.mode not in ("L", "RGB") else img
+    scale = px / max(img.size)
+    size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    method = Image.Resampling.NEAREST if scale > 1 else Image.Resampling.LANCZOS
+    return img.resize(size, method)
+
+
+def steps_strip(prepared: Prepared) -> None:
+    """Every intermediate image of the pipeline, left to right, with its caption."""
+    st.subheader("Preprocessing steps")
+    cols = st.columns(len(prepared.steps))
+    for col, (caption, img) in zip(cols, prepared.steps, strict=True):
+        col.image(_thumb(img), caption=caption, width="stretch")
+
+
+def probability_chart(probs: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
+    """Horizontal bars of all class probabilities, the winner highlighted."""
+    best = int(np.argmax(probs))
+    colours = ["#d62728" if i == best else "#1f77b4" for i in range(len(probs))]
+    fig = go.Figure(
+        go.Bar(
+            x=[float(p) for p in probs],
+            y=list(class_names),
+            orientation="h",
+            marker_color=colours,
+            text=[f"{p:.1%}" for p in probs],
+            textposition="outside",
+            hovertemplate="%{y}: %{x:.2%}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        height=330,
+        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        xaxis={"range": [0, 1.15], "tickformat": ".0%", "title": "probability"},
+        yaxis={"autorange": "reversed"},
+        title="All class probabilities",
+    )
+    return fig
+
+
+@st.cache_data(show_spinner=False)
+def class_examples(class_index: int, n: int = 6) -> list[np.ndarray]:
+    """A few training images of one class (fixed choice, so they do not jump on every rerun)."""
+    data = dataset_arrays()
+    idx = np.flatnonzero(data["y_train"] == class_index)
+    pick = np.random.default_rng(class_index).choice(idx, min(n, len(idx)), replace=False)
+    return [data["x_train"][i] for i in pick]
