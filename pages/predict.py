@@ -63,7 +63,9 @@ with right:
     st.metric("Prediction", pred.label, f"{pred.probability:.1%} confident", delta_color="off")
     reasons = unusual_input(prepared.image, w.training_stats(), pred.probability)
     if reasons:
-        st.warning("This input is unlike the training images, so treat the answer with care: " + "; ".join(reasons) + ".")
+        st.warning(
+            "This input is unlike the training images, so treat the answer with care: " + "; ".join(reasons) + "."
+        )
     st.plotly_chart(w.probability_chart(pred.probs, pred.class_names), key="predict_probs")
 
 w.steps_strip(prepared)

@@ -73,6 +73,15 @@ def test_upload_photo_is_classified_and_steps_shown(at, dataset):
     assert len(at.get("plotly_chart")) == 1
 
 
+def test_camera_shot_is_classified(at, dataset):
+    photo = render_photo(dataset.x_test[2], np.random.default_rng(2))
+    at.radio(key="predict_source").set_value("Camera").run()
+    at.camera_input(key="predict_camera").set_value(("shot.jpg", _png(photo, "JPEG"), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert _metric(at) is not None
+
+
 def test_invert_off_on_a_product_photo_warns_unlike_training(at, dataset):
     photo = render_photo(dataset.x_test[1], np.random.default_rng(1))
     at.radio(key="predict_invert").set_value("off")

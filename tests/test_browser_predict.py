@@ -19,8 +19,8 @@ CLASS_RE = "|".join(re.escape(c) for c in FASHION_CLASSES)
 def open_predict(page, url: str, source: str) -> None:
     """Open the app at its root (deep links can beat app.py's navigation), go to Predict, pick the input."""
     page.goto(url)
-    page.get_by_text("CNN Studio").wait_for()
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Predict").click()
+    # exact: the app's own navigation ("Predict"), not a fresh server's file-based one ("predict").
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Predict", exact=True).click()
     page.get_by_text("Input", exact=True).wait_for()
     page.locator("[data-testid='stRadio']").first.get_by_text(source, exact=True).click()
     wait_for_app(page)
@@ -79,6 +79,8 @@ def test_draw_a_garment_with_the_mouse(app_server, page):
     assert any(c.startswith("cropped to strokes") for c in captions), captions
     assert "centred 28x28" in captions
     screenshot(page, "predict_drawing")
+    page.get_by_text("Why: Grad-CAM").scroll_into_view_if_needed()
+    screenshot(page, "predict_drawing_steps")
     assert not page.errors, page.errors
 
 
@@ -96,6 +98,8 @@ def test_upload_a_product_photo(app_server, page, dataset, tmp_path):
         assert step in captions, (step, captions)
     assert any(c.startswith("trimmed (") for c in captions), captions
     screenshot(page, "predict_upload")
+    page.get_by_text("Why: Grad-CAM").scroll_into_view_if_needed()
+    screenshot(page, "predict_upload_steps")
 
     # A broken file: a clear message, and the page keeps working.
     bad = tmp_path / "broken.png"

@@ -130,8 +130,9 @@ def _thumb(img: Image.Image, px: int = 112) -> Image.Image:
 def steps_strip(prepared: Prepared) -> None:
     """Every intermediate image of the pipeline, left to right, with its caption."""
     st.subheader("Preprocessing steps")
-    cols = st.columns(len(prepared.steps))
-    for col, (caption, img) in zip(cols, prepared.steps, strict=True):
+    # Fixed-width columns, so a 4-step drawing strip is not blown up to page width.
+    cols = st.columns(max(len(prepared.steps), 8))
+    for col, (caption, img) in zip(cols, prepared.steps, strict=False):
         col.image(_thumb(img), caption=caption, width="stretch")
 
 
