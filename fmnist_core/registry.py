@@ -7,6 +7,7 @@ a ``ModelError`` with a message that says what to do.
 
 from __future__ import annotations
 
+import json
 import re
 import zipfile
 from dataclasses import dataclass
@@ -145,6 +146,33 @@ def check_archive(path: Path) -> None:
         raise ModelError(f"{path} is not a Keras 3 model (no config.json + model.weights.h5 inside)")
     if sum(i.file_size for i in infos) > MAX_MODEL_BYTES:
         raise ModelError(f"{path} unpacks to more than {MAX_MODEL_BYTES // 2**20} MB; refusing it")
+    try:
+        with zipfile.ZipFile(path) as zf:
+            config = json.loads(zf.read("config.json"))
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise ModelError(f"{path} has an unreadable config.json ({exc}); retrain or re-download it") from None
+    foreign = sorted(_foreign_classes(config))
+    if foreign:
+        # Keras' safe mode refuses these too; saying which class is clearer than its message.
+        raise ModelError(f"{path} asks for code outside Keras ({', '.join(foreign[:3])}); refusing to load it")
+
+
+def _foreign_classes(node: Any) -> set[str]:
+    """'module.Class' of every serialized object in a Keras config that is not Keras' own, and Lambdas."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        module, cls = node.get("module"), node.get("class_name")
+        if isinstance(cls, str) and "config" in node:
+            if cls == "Lambda" or (isinstance(module, str) and module.split(".")[0] != "keras"):
+                found.add(f"{module}.{cls}" if module else cls)
+            elif module is None and node.get("registered_name") not in (None, cls):
+                found.add(str(node.get("registered_name")))  # a custom registered object
+        for value in node.values():
+            found |= _foreign_classes(value)
+    elif isinstance(node, list):
+        for value in node:
+            found |= _foreign_classes(value)
+    return found
 
 
 def model_class_names(ref: ModelRef) -> tuple[str, ...]:
@@ -158,9 +186,11 @@ def load_model(path: Path):
     """Load a ``.keras`` file in safe mode; any failure becomes a ModelError saying why."""
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"model file {path} does not exist")
+        raise ModelError(f"model file {path} {'is not a file' if path.exists() else 'does not exist'}")
     if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path} is not a Keras model (.keras files are zip archives); retrain or re-download it")
+        raise ModelError(
+            f"{path} is not a .keras model or is truncated (it is no zip archive); retrain or re-download it"
+        )
     check_archive(path)
     import keras
 

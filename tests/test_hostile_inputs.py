@@ -446,3 +446,132 @@ def test_cli_single_odd_file_is_classified(tmp_path, tiny_run):
     assert proc.stderr.strip() == ""  # TensorFlow's start-up chatter does not reach the user
     (r,) = json.loads(proc.stdout)
     assert r["label"] and 0 <= r["index"] < 10
+
+
+# ---------------------------------------------------------------- model files
+
+
+def _rewrite_zip(src: Path, dst: Path, replace: dict[str, bytes | None], extra: dict[str, bytes] | None = None) -> Path:
+    """Copy a .keras zip, replacing (or dropping, with None) members and adding ``extra`` ones."""
+    import zipfile
+
+    with zipfile.ZipFile(src) as zin, zipfile.ZipFile(dst, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            if info.filename in replace:
+                if replace[info.filename] is not None:
+                    zout.writestr(info.filename, replace[info.filename])
+            else:
+                zout.writestr(info.filename, zin.read(info.filename))
+        for name, data in (extra or {}).items():
+            zout.writestr(name, data)
+    return dst
+
+
+def _config_with_first_dense(src: Path, **changes) -> bytes:
+    import zipfile
+
+    cfg = json.loads(zipfile.ZipFile(src).read("config.json"))
+    layer = next(la for la in cfg["config"]["layers"] if la["class_name"] == "Dense")
+    layer.update(changes)
+    return json.dumps(cfg).encode()
+
+
+def hostile_models(tmp_path: Path, good: Path) -> dict[str, Path]:
+    """Broken and foreign .keras files (name -> path). The markers show that no code from them ran."""
+    import keras
+
+    out: dict[str, Path] = {}
+    data = good.read_bytes()
+
+    def put(name: str, content: bytes) -> None:
+        out[name] = tmp_path / name
+        out[name].write_bytes(content)
+
+    put("empty.keras", b"")
+    put("text.keras", b"this is not a model\n")
+    put("truncated-half.keras", data[: len(data) // 2])
+    put("truncated-tail.keras", data[:-200])
+    flipped = bytearray(data)
+    for pos in range(len(data) // 3, len(data) // 3 + 4000, 500):
+        flipped[pos] ^= 0xFF
+    put("flipped.keras", bytes(flipped))
+    (tmp_path / "folder.keras").mkdir()
+    out["folder.keras"] = tmp_path / "folder.keras"
+    out["junk-zip.keras"] = _rewrite_zip(
+        good, tmp_path / "junk-zip.keras", {"config.json": None}, {"junk.txt": b"x" * 100}
+    )
+    out["config-not-json.keras"] = _rewrite_zip(good, tmp_path / "config-not-json.keras", {"config.json": b"{{{"})
+    out["weights-missing.keras"] = _rewrite_zip(good, tmp_path / "weights-missing.keras", {"model.weights.h5": None})
+    out["weights-junk.keras"] = _rewrite_zip(good, tmp_path / "weights-junk.keras", {"model.weights.h5": b"\0" * 4096})
+    marker = tmp_path / "PWNED"
+    # A layer that asks for os.system / builtins.eval instead of a Keras class.
+    out["class-os-system.keras"] = _rewrite_zip(
+        good,
+        tmp_path / "class-os-system.keras",
+        {
+            "config.json": _config_with_first_dense(
+                good, module="os", class_name="system", registered_name=None, config={"command": f"touch {marker}"}
+            )
+        },
+    )
+    out["class-eval.keras"] = _rewrite_zip(
+        good,
+        tmp_path / "class-eval.keras",
+        {"config.json": _config_with_first_dense(good, module="builtins", class_name="eval", registered_name="eval")},
+    )
+    out["custom-class.keras"] = _rewrite_zip(
+        good,
+        tmp_path / "custom-class.keras",
+        {"config.json": _config_with_first_dense(good, module="evil_pkg.layers", class_name="Backdoor")},
+    )
+    # A real Lambda layer whose Python code writes the marker when it runs.
+    code = f"lambda x: (__import__('pathlib').Path({str(marker)!r}).write_text('ran'), x)[1]"
+    inp = keras.Input((28, 28, 1))
+    lam = keras.layers.Lambda(eval(code), output_shape=(28, 28, 1))(inp)
+    lam_model = keras.Model(inp, keras.layers.Dense(10)(keras.layers.Flatten()(lam)))
+    lam_model.save(tmp_path / "lambda.keras")
+    out["lambda.keras"] = tmp_path / "lambda.keras"
+    # A perfectly good Keras model of the wrong shape (CIFAR-like input, 5 classes).
+    inp = keras.Input((32, 32, 3))
+    wrong = keras.Model(inp, keras.layers.Dense(5)(keras.layers.Flatten()(inp)))
+    wrong.save(tmp_path / "wrong-shape.keras")
+    out["wrong-shape.keras"] = tmp_path / "wrong-shape.keras"
+    marker.unlink(missing_ok=True)  # building the Lambda model above ran its code once
+    return out
+
+
+def test_hostile_model_files_are_refused(tmp_path, tiny_run, monkeypatch):
+    from fmnist_core import registry
+
+    models = hostile_models(tmp_path, tiny_run / "model.keras")
+    for name, path in models.items():
+        with time_limit(60), pytest.raises(registry.ModelError) as exc:
+            registry.load_model(path)
+        msg = str(exc.value)
+        assert "\n" not in msg and len(msg) < 500, (name, msg)
+    assert not (tmp_path / "PWNED").exists()  # no code from a model file ever ran
+    assert "Lambda" in str(pytest.raises(registry.ModelError, registry.load_model, models["lambda.keras"]).value)
+    # Defence in depth: without our own config check, Keras' safe mode still refuses every one of them.
+    monkeypatch.setattr(registry, "_foreign_classes", lambda _config: set())
+    for name in ["lambda.keras", "class-os-system.keras", "class-eval.keras", "custom-class.keras"]:
+        with pytest.raises(registry.ModelError, match="cannot load"):
+            registry.load_model(models[name])
+    assert not (tmp_path / "PWNED").exists()
+    # A zip bomb: members that unpack to more than the limit are refused before Keras opens them.
+    monkeypatch.setattr(registry, "MAX_MODEL_BYTES", 1_000_000)
+    bomb = _rewrite_zip(tiny_run / "model.keras", tmp_path / "bomb.keras", {}, {"padding.bin": b"\0" * 2_000_000})
+    with pytest.raises(registry.ModelError, match="unpacks to more than"):
+        registry.load_model(bomb)
+    record("models: hostile .keras files refused", tried=len(models) + 1, refused=len(models) + 1, code_executed=0)
+
+
+def test_cli_refuses_hostile_models_in_one_line(tmp_path, tiny_run):
+    models = hostile_models(tmp_path, tiny_run / "model.keras")
+    img = tmp_path / "shirt.png"
+    garment().save(img)
+    for name in ["truncated-half.keras", "flipped.keras", "junk-zip.keras", "class-os-system.keras", "lambda.keras"]:
+        proc = _cli("predict", str(img), "--model", str(models[name]))
+        assert proc.returncode == 1 and proc.stdout == "", name
+        lines = _assert_clean_stderr(proc.stderr)
+        assert len(lines) == 1, (name, proc.stderr)
+    assert not (tmp_path / "PWNED").exists()
