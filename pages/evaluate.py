@@ -74,67 +74,76 @@ if state["eval_cell"] is not None:
     t, p = state["eval_cell"]
     idx = ev.cell_indices(y, probs, t, p)
     st.subheader(f"True {names[t]}, predicted {names[p]}: {len(idx)} images, most confident first")
+    st.button("Close the gallery", key="eval_close", on_click=lambda: state.update(eval_cell=None))
     page = ew.pager(len(idx), PER_PAGE, "eval_cell_page")
     with st.container(key="eval_gallery"):
         ew.image_grid(idx[page * PER_PAGE : (page + 1) * PER_PAGE], x, y, probs, names, key="cell")
 
-tab_table, tab_mistakes, tab_history, tab_compare = st.tabs(["Per class", "Mistakes", "Training", "Compare two models"])
+# on_change="rerun": only the open tab's code runs, so a click elsewhere stays fast.
+tabs = st.tabs(["Per class", "Mistakes", "Training", "Compare two models"], key="eval_tab", on_change="rerun")
+tab_table, tab_mistakes, tab_history, tab_compare = tabs
 
 with tab_table:
-    table = pd.DataFrame(rep["per_class"]).T[["precision", "recall", "f1", "support"]].astype({"support": int})
-    worst = ev.worst_classes(rep["per_class"], k=3)
-    st.dataframe(
-        table.style.format("{:.3f}", subset=["precision", "recall", "f1"]).apply(
-            lambda row: ["background-color: #fde2e1" if row.name in worst else "" for _ in row], axis=1
-        ),
-        width="stretch",
-    )
-    st.caption(f"Lowest F1 highlighted: {', '.join(worst)}. Macro F1 {rep['macro_avg']['f1']:.3f}.")
-
-with tab_mistakes:
-    any_class = [None, *range(len(names))]
-    label = lambda i: "any" if i is None else names[i]  # noqa: E731
-    f1_, f2_, f3_ = st.columns(3)
-    true_f = f1_.selectbox("True class", any_class, format_func=label, key="mis_true")
-    pred_f = f2_.selectbox("Predicted class", any_class, format_func=label, key="mis_pred")
-    conf = f3_.slider("Confidence of the wrong answer", 0.0, 1.0, (0.0, 1.0), 0.05, key="mis_conf")
-    wrong = ev.filter_mistakes(y, probs, true_f, pred_f, conf)
-    st.write(f"**{len(wrong)}** mistakes match, most confident first.")
-    page = ew.pager(len(wrong), PER_PAGE, "mis_page")
-    with st.container(key="eval_mistakes"):
-        ew.image_grid(wrong[page * PER_PAGE : (page + 1) * PER_PAGE], x, y, probs, names, key="mis")
-
-with tab_history:
-    history = meta.get("history") or []
-    if history:
-        st.plotly_chart(ew.history_figure(history), key="eval_history")
-    else:
-        st.info("This model has no training history stored with it.")
-    when = ew.trained_when(meta)
-    st.markdown(f"Trained **{when or 'at an unknown time'}**, {meta.get('n_train', '?')} training images.")
-    cfg_col, mach_col = st.columns(2)
-    cfg_col.markdown("**Settings**")
-    cfg_col.json(meta.get("config", {}), expanded=True)
-    mach_col.markdown("**Machine**")
-    mach_col.json(meta.get("machine", {}), expanded=True)
-
-with tab_compare:
-    others = [k for k in choices if k != ref.key]
-    if not others:
-        st.info("Only one model is available: train another to compare.")
-    else:
-        other_key = st.selectbox("Compare with (B)", others, format_func=lambda k: choices[k].label, key="eval_other")
-        _, rep_b = ew.evaluate_or_stop(choices[other_key])
-        cmp = compare_reports(rep, rep_b)
-        a_col, b_col = st.columns(2)
-        a_col.metric(f"A: {ref.label}", f"{cmp['accuracy_a']:.2%}")
-        b_col.metric(f"B: {choices[other_key].label}", f"{cmp['accuracy_b']:.2%}", f"{cmp['accuracy_delta']:+.2%}")
-        deltas = pd.DataFrame(cmp["per_class"]).set_index("class")
+    if tab_table.open:
+        table = pd.DataFrame(rep["per_class"]).T[["precision", "recall", "f1", "support"]].astype({"support": int})
+        worst = ev.worst_classes(rep["per_class"], k=3)
         st.dataframe(
-            deltas.style.format("{:.3f}").format("{:+.3f}", subset=[c for c in deltas if c.endswith("_delta")]),
+            table.style.format("{:.3f}", subset=["precision", "recall", "f1"]).apply(
+                lambda row: ["background-color: #fde2e1" if row.name in worst else "" for _ in row], axis=1
+            ),
             width="stretch",
         )
-        st.markdown("**Where the confusion matrices differ** (B − A; red: B makes this prediction more often)")
-        st.plotly_chart(ew.difference_figure(cmp["confusion_diff"], names), key="eval_diff")
-        for t, p, d in cmp["biggest_changes"]:
-            st.write(f"- {names[t]} → {names[p]}: {d:+d} images")
+        st.caption(f"Lowest F1 highlighted: {', '.join(worst)}. Macro F1 {rep['macro_avg']['f1']:.3f}.")
+
+with tab_mistakes:
+    if tab_mistakes.open:
+        any_class = [None, *range(len(names))]
+        label = lambda i: "any" if i is None else names[i]  # noqa: E731
+        f1_, f2_, f3_ = st.columns(3)
+        true_f = f1_.selectbox("True class", any_class, format_func=label, key="mis_true")
+        pred_f = f2_.selectbox("Predicted class", any_class, format_func=label, key="mis_pred")
+        conf = f3_.slider("Confidence of the wrong answer", 0.0, 1.0, (0.0, 1.0), 0.05, key="mis_conf")
+        wrong = ev.filter_mistakes(y, probs, true_f, pred_f, conf)
+        st.write(f"**{len(wrong)}** mistakes match, most confident first.")
+        page = ew.pager(len(wrong), PER_PAGE, "mis_page")
+        with st.container(key="eval_mistakes"):
+            ew.image_grid(wrong[page * PER_PAGE : (page + 1) * PER_PAGE], x, y, probs, names, key="mis")
+
+with tab_history:
+    if tab_history.open:
+        history = meta.get("history") or []
+        if history:
+            st.plotly_chart(ew.history_figure(history), key="eval_history")
+        else:
+            st.info("This model has no training history stored with it.")
+        when = ew.trained_when(meta)
+        st.markdown(f"Trained **{when or 'at an unknown time'}**, {meta.get('n_train', '?')} training images.")
+        cfg_col, mach_col = st.columns(2)
+        cfg_col.markdown("**Settings**")
+        cfg_col.json(meta.get("config", {}), expanded=True)
+        mach_col.markdown("**Machine**")
+        mach_col.json(meta.get("machine", {}), expanded=True)
+
+with tab_compare:
+    if tab_compare.open:
+        others = [k for k in choices if k != ref.key]
+        if not others:
+            st.info("Only one model is available: train another to compare.")
+        else:
+            other_key = st.selectbox(
+                "Compare with (B)", others, format_func=lambda k: choices[k].label, key="eval_other"
+            )
+            _, rep_b = ew.evaluate_or_stop(choices[other_key])
+            cmp = compare_reports(rep, rep_b)
+            a_col, b_col = st.columns(2)
+            a_col.metric(f"A: {ref.label}", f"{cmp['accuracy_a']:.2%}")
+            b_col.metric(f"B: {choices[other_key].label}", f"{cmp['accuracy_b']:.2%}", f"{cmp['accuracy_delta']:+.2%}")
+            deltas = pd.DataFrame(cmp["per_class"]).set_index("class")
+            st.dataframe(
+                deltas.style.format("{:.3f}").format("{:+.3f}", subset=[c for c in deltas if c.endswith("_delta")]),
+                width="stretch",
+            )
+            st.markdown("**Where the confusion matrices differ** (B − A; red: B makes this prediction more often)")
+            st.plotly_chart(ew.difference_figure(cmp["confusion_diff"], names), key="eval_diff")
+            for t, p, d in cmp["biggest_changes"]:
+                st.write(f"- {names[t]} → {names[p]}: {d:+d} images")

@@ -66,6 +66,9 @@ def test_most_confused_button_opens_that_cells_gallery(dataset, tiny_predictions
 
 def test_mistake_filters_and_rates_toggle(dataset, tiny_predictions):
     at = open_evaluate()
+    assert not any(k.startswith("mis") for k in (w.key or "" for w in at.selectbox))  # closed tabs do not run
+    at.session_state["eval_tab"] = "Mistakes"
+    at.run()
     at.selectbox(key="mis_true").set_value(6).run()  # Shirt
     assert not at.exception, at.exception
     expected = int(((dataset.y_test == 6) & (tiny_predictions != 6)).sum())
@@ -78,6 +81,8 @@ def test_compare_two_models(runs_root):
     shutil.copytree(runs_root / "tiny", runs_root / "tiny2")
     at = open_evaluate()
     assert at.selectbox(key="eval_model").value == "run:tiny"  # follows the sidebar's active model
+    at.session_state["eval_tab"] = "Compare two models"
+    at.run()
     assert at.selectbox(key="eval_other").value == "run:tiny2"
     a = next(m for m in at.metric if m.label.startswith("A: tiny"))
     b = next(m for m in at.metric if m.label.startswith("B: tiny2"))

@@ -35,7 +35,8 @@ def open_evaluate_with_tiny_model(page, url: str) -> None:
     if not box.input_value().startswith("tiny ("):  # shipped models, once they exist, come first
         box.click()
         page.get_by_role("option", name=re.compile(r"^tiny \(")).click()
-    page.locator(".st-key-eval_cm .js-plotly-plot .heatmaplayer").wait_for()
+    # The first visit classifies the 10,000 test images: minutes on a busy 2-core machine.
+    page.locator(".st-key-eval_cm .js-plotly-plot .heatmaplayer").wait_for(timeout=300_000)
     wait_for_app(page)
 
 
@@ -63,6 +64,12 @@ def test_click_off_diagonal_cell_shows_only_its_images(app_server, runs_root, pa
     n = int(re.search(r": (\d+) images", heading.inner_text()).group(1))
     assert abs(n - cm[true_c, pred_c]) <= 2  # same model; a near-tie may flip between code paths
 
+    # The heading arrives before the 24 images: wait for the first page to be complete.
+    page.wait_for_function(
+        "n => document.querySelectorAll('.st-key-eval_gallery [data-testid=\"stImageCaption\"]').length >= n",
+        arg=min(n, 24),
+    )
+    wait_for_app(page)
     captions = page.locator(".st-key-eval_gallery [data-testid='stImageCaption']").all_inner_texts()
     assert len(captions) == min(n, 24)  # the first page of the gallery
     for cap in captions:
@@ -84,4 +91,16 @@ def test_click_off_diagonal_cell_shows_only_its_images(app_server, runs_root, pa
     assert dialog.locator("img").evaluate("i => i.decode().then(() => i.naturalWidth)") == 280  # ZOOM_PX
     assert f"true: {true_name} / pred: {pred_name}" in dialog.inner_text()
     screenshot(page, "evaluate_enlarged")
+    page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+
+    page.get_by_text("Show rates per true class").click()  # counts -> row-normalised rates
+    # While the script reruns, Streamlit keeps the old chart as a stale copy: wait for the new one alone.
+    page.wait_for_function(
+        "() => { const c = document.querySelectorAll('.st-key-eval_cm');"
+        " return c.length === 1 && c[0].innerText.includes('%'); }"
+    )
+    wait_for_app(page)
+    page.locator(".st-key-eval_cm").scroll_into_view_if_needed()
+    screenshot(page, "evaluate_rates")
     assert not page.errors, page.errors

@@ -79,7 +79,11 @@ def confusion_figure(
     cm = np.asarray(cm)
     n = len(names)
     z = cm if rates is None else rates
-    text = cm.astype(str) if rates is None else np.vectorize(lambda v: f"{v:.0%}" if v else "")(rates)
+    text = (
+        cm.astype(str)
+        if rates is None
+        else np.vectorize(lambda v: "" if not v else f"{v:.0%}" if v >= 0.01 else f"{v:.1%}")(rates)
+    )
     fig = go.Figure(
         go.Heatmap(
             z=z,
@@ -119,7 +123,8 @@ def difference_figure(diff: np.ndarray, names: Sequence[str]) -> go.Figure:
         go.Heatmap(
             z=diff, x=list(range(len(names))), y=list(range(len(names))), text=diff.astype(str),
             texttemplate="%{text}", colorscale="RdBu_r", zmin=-lim, zmax=lim,
-            hovertemplate="true: %{y}<br>pred: %{x}<br>B − A: %{z}<extra></extra>",
+            customdata=np.array([[(t, p) for p in names] for t in names]),
+            hovertemplate="true: %{customdata[0]}<br>pred: %{customdata[1]}<br>B − A: %{z}<extra></extra>",
         )
     )  # fmt: skip
     _matrix_axes(fig, names, "Predicted class", "True class")
@@ -197,7 +202,8 @@ def pager(n_items: int, per_page: int, key: str) -> int:
         st.session_state[key] = 1  # allowed: set before the widget is created in this run
     if pages == 1:
         return 0
-    return int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key)) - 1
+    col, _ = st.columns([1, 4])
+    return int(col.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1, key=key)) - 1
 
 
 def trained_when(meta: dict[str, Any]) -> str:
