@@ -43,7 +43,7 @@ with left:
     if config is not None and not problems:
         est = estimate(config, runs_root=root)
         st.markdown(
-            f"⏱️ Estimated time: **about {format_duration(est.seconds)}** "
+            f":material/timer: Estimated time: **about {format_duration(est.seconds)}** "
             f"({est.n_train:,} training + {est.n_val:,} validation images, {config.epochs} epochs)"
         )
         st.caption(f"Speed: {est.source}." + (" Early stopping may end sooner." if config.patience else ""))

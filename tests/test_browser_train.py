@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from conftest import screenshot, wait_for_app
+from playwright.sync_api import expect
 
 from fmnist_core import runs
 
@@ -35,9 +36,11 @@ POINTS_JS = """(id) => {
 
 
 def open_train(page, url: str) -> None:
-    page.goto(url + "/train")
-    wait_for_app(page, timeout=LONG)  # the first visit loads TensorFlow for the preview
-    page.get_by_role("button", name="Start training").wait_for()
+    page.goto(url + "/train", timeout=LONG)  # the machine is busy training: be patient
+    page.get_by_role("button", name="Start training").wait_for(timeout=LONG)
+    # The augmentation preview is drawn last (the first visit loads TensorFlow for it).
+    page.locator('[data-testid="stImage"] img').first.wait_for(timeout=LONG)
+    wait_for_app(page, timeout=LONG)
 
 
 def set_number(page, label: str, value: int) -> None:
@@ -55,7 +58,7 @@ def start_from_page(page, root: Path, preset: str, limit: int, epochs: int) -> r
     page.locator('[data-testid="stRadio"]').get_by_text(preset, exact=True).click()
     wait_for_app(page)
     page.get_by_text("Use all 60,000 training images").click()
-    wait_for_app(page)
+    expect(page.get_by_label("Training images", exact=True)).to_be_enabled(timeout=LONG)
     set_number(page, "Training images", limit)
     set_number(page, "Epochs", epochs)
     before = {r.run_id for r in runs.list_runs(root)}
@@ -85,6 +88,12 @@ def watch_points(page, run_id: str, until: int) -> list[int]:
     pytest.fail(f"the chart of {run_id} showed {seen}, never {until} points")
 
 
+def show_live_panel(page) -> None:
+    """Scroll the live panel into view: Streamlit scrolls inside its own container, so a
+    full-page screenshot only shows what is on screen."""
+    page.locator("h3").first.scroll_into_view_if_needed()
+
+
 def no_error_boxes(page) -> None:
     assert page.locator('[data-testid="stException"]').count() == 0
     assert not page.errors, page.errors
@@ -109,11 +118,13 @@ def test_tiny_run_from_the_page_draws_growing_curves(page, app_server, no_leftov
     run = start_from_page(page, root, "paper", limit=400, epochs=6)
     page.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
     seen = watch_points(page, run.run_id, until=6)
+    show_live_panel(page)
     screenshot(page, "train-tiny-running")
     assert seen == sorted(seen), f"points must only grow: {seen}"
     assert len([n for n in seen if 0 < n < 6]) >= 1, f"no intermediate state seen: {seen}"
     page.get_by_text("Run finished after 6 epochs").wait_for(timeout=LONG)
     assert runs.load_run(run.path).status == "finished"
+    show_live_panel(page)
     screenshot(page, "train-tiny-finished")
     no_error_boxes(page)
 
@@ -124,10 +135,10 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     run = start_from_page(page, root, "paper", limit=6000, epochs=20)
     page.get_by_text("batch").first.wait_for(timeout=LONG)  # the progress bar: training has begun
     # Leave for Home, then come back: the same run is still drawing.
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Home").click()
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Home").click()
     page.get_by_text("Where to go").wait_for()
     screenshot(page, "train-left-for-home")
-    page.locator('[data-testid="stSidebarNav"]').get_by_text("Train").click()
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
     page.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
     assert watch_points(page, run.run_id, until=1)[-1] >= 1  # the first epoch is on the chart
     bar = page.locator('[data-testid="stProgress"]')
@@ -139,9 +150,11 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     )  # the batch counter moves
     # A second tab shows the same run, live.
     other = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    other.set_default_timeout(LONG)
     open_train(other, app_server)
     other.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
     other.context.close()
+    show_live_panel(page)
     screenshot(page, "train-long-running")
     assert runs.load_run(run.path).status == "running"
 
@@ -152,6 +165,7 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     assert info.model_path.is_file() and info.result is not None
     assert 1 <= info.epochs_done < 20
     page.get_by_text(f"Run stopped after {info.epochs_done} epochs").wait_for()
+    show_live_panel(page)
     screenshot(page, "train-stopped")
     no_error_boxes(page)
 
@@ -167,6 +181,7 @@ def test_run_started_from_the_cli_shows_live(page, app_server, no_leftover_run):
         page.locator("h3", has_text="from-cli").wait_for(timeout=LONG)
         seen = watch_points(page, "from-cli", until=6)
         assert seen == sorted(seen) and len([n for n in seen if 0 < n < 6]) >= 1, seen
+        show_live_panel(page)
         screenshot(page, "train-cli-run")
         assert proc.wait(timeout=LONG / 1000) == 0
         page.get_by_text("Run finished after 6 epochs").wait_for(timeout=LONG)
