@@ -28,8 +28,8 @@ def open_evaluate_with_tiny_model(page, url: str) -> None:
     """Open the app, go to Evaluate through the sidebar and pick the tiny run as the model."""
     # Start at the root: on a fresh server a deep link can be served before app.py's navigation.
     page.goto(url)
-    page.get_by_text("CNN Studio").wait_for()
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Evaluate").click()
+    page.get_by_role("combobox", name="Active model").wait_for()  # app.py's sidebar is there
+    page.locator("[data-testid='stSidebarNav']").get_by_text("Evaluate", exact=True).click()
     box = page.get_by_role("combobox", name="Model", exact=True)
     box.wait_for()
     if not box.input_value().startswith("tiny ("):  # shipped models, once they exist, come first
@@ -83,7 +83,7 @@ def test_click_off_diagonal_cell_shows_only_its_images(app_server, runs_root, pa
     )
     screenshot(page, "evaluate_cell_gallery")
 
-    page.locator(".st-key-eval_gallery").get_by_role("button", name="🔍 enlarge").first.click()
+    page.locator(".st-key-eval_gallery").get_by_role("button", name=re.compile("Enlarge$")).first.click()
     dialog = page.get_by_role("dialog")
     dialog.wait_for()
     dialog.locator(".js-plotly-plot").wait_for()

@@ -191,7 +191,7 @@ def image_grid(
             with col:
                 st.image(enlarge(x[i], THUMB_PX), caption=caption(int(y[i]), probs[i], names))
                 st.caption(" · ".join(f"{n} {p:.0%}" for n, p in top_k(probs[i], names, 3)))
-                if st.button("🔍 enlarge", key=f"{key}-zoom-{i}", width="stretch"):
+                if st.button("Enlarge", key=f"{key}-zoom-{i}", icon=":material/zoom_in:", width="stretch"):
                     image_dialog(i, x[i], int(y[i]), probs[i], names)
 
 
