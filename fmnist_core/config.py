@@ -115,7 +115,7 @@ PRESETS: dict[str, TrainConfig] = {
     "best": TrainConfig(
         preset="best",
         architecture="wide_cnn",
-        epochs=24,
+        epochs=20,
         batch_size=128,
         learning_rate=3e-3,
         lr_schedule="onecycle",
@@ -124,7 +124,7 @@ PRESETS: dict[str, TrainConfig] = {
         shift=0.1,
         zoom=0.0,
         hflip=True,
-        erase_prob=0.5,
+        erase_prob=0.3,
         label_smoothing=0.1,
         patience=None,
         precision="auto",
