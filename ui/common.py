@@ -122,6 +122,8 @@ def ensure_app_frame() -> None:
     """
     from streamlit.runtime.pages_manager import PagesManager
 
-    if PagesManager.uses_pages_directory:
+    # Only for a session the frame never ran in (nothing to lose by a rerun then). AppTest resets
+    # the flag before every run; rerunning there would swallow the button click being tested.
+    if PagesManager.uses_pages_directory and MODEL_KEY not in st.session_state:
         PagesManager.uses_pages_directory = False
         st.rerun()
