@@ -69,6 +69,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o644)  # mkstemp makes 0600 files; run files are meant to be shared
         with os.fdopen(fd, "w") as f:
             json.dump(data, f, indent=1)
             f.flush()
