@@ -51,7 +51,7 @@ def _random_affine_layer():
                 a2, b2 = tf.round(a2), tf.round(b2)
             zeros = tf.zeros([n])
             transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-            return tf.raw_ops.ImageProjectiveTransformV3(
+            out = tf.raw_ops.ImageProjectiveTransformV3(
                 images=images,
                 transforms=transform,
                 output_shape=tf.shape(images)[1:3],
@@ -59,6 +59,8 @@ def _random_affine_layer():
                 interpolation="NEAREST" if pure_shift else "BILINEAR",
                 fill_mode="CONSTANT" if pure_shift else self.fill_mode.upper(),
             )
+            out.set_shape(images.shape)  # the raw op forgets the static shape later steps need
+            return out
 
         def compute_output_shape(self, input_shape):
             return input_shape

@@ -55,3 +55,10 @@ def test_datasets_shapes_and_labels(dataset):
     assert yb.shape == (32, 10) and np.allclose(np.asarray(yb).sum(1), 1)
     xe, ye = next(iter(eval_dataset(dataset.x_test[:10], dataset.y_test[:10], batch_size=10)))
     assert np.allclose(np.asarray(xe)[..., 0] * 255, dataset.x_test[:10]) and np.array_equal(ye, dataset.y_test[:10])
+
+
+def test_best_preset_pipeline_builds_in_graph_mode(dataset):
+    """Affine + flip + erasing + one-hot labels inside tf.data (static shapes survive the affine op)."""
+    cfg = preset("best", batch_size=16, rotation_deg=5.0)
+    xb, yb = next(iter(train_dataset(dataset.x_train[:64], dataset.y_train[:64], cfg, one_hot=True)))
+    assert xb.shape == (16, 28, 28, 1) and yb.shape == (16, 10)
