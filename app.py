@@ -11,10 +11,10 @@ st.set_page_config(page_title="Fashion-MNIST CNN Studio", page_icon="👕", layo
 init_state()
 
 PAGES = [
-    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
-    st.Page("pages/predict.py", title="Predict", icon=":material/checkroom:", url_path="predict"),
+    st.Page("views/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("views/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("views/evaluate.py", title="Evaluate", icon=":material/analytics:", url_path="evaluate"),
+    st.Page("views/predict.py", title="Predict", icon=":material/checkroom:", url_path="predict"),
 ]
 page = st.navigation(PAGES)
 st.sidebar.title("CNN Studio")

@@ -28,7 +28,7 @@ def open_evaluate() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["model_key"] = "run:tiny"  # not a shipped model, even once models/ has some
     at.run()
-    at.switch_page("pages/evaluate.py")
+    at.switch_page("views/evaluate.py")
     at.run()
     assert not at.exception, at.exception
     return at
@@ -83,6 +83,9 @@ def test_compare_two_models(runs_root):
     assert at.selectbox(key="eval_model").value == "run:tiny"  # follows the sidebar's active model
     at.session_state["eval_tab"] = "Compare two models"
     at.run()
+    other = at.selectbox(key="eval_other")
+    assert "run:tiny2" in other.options or any("tiny2" in o for o in other.options)
+    other.set_value("run:tiny2").run()
     assert at.selectbox(key="eval_other").value == "run:tiny2"
     a = next(m for m in at.metric if m.label.startswith("A: tiny"))
     b = next(m for m in at.metric if m.label.startswith("B: tiny2"))

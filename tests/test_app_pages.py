@@ -35,7 +35,7 @@ def app() -> AppTest:
 
 def train_page() -> AppTest:
     at = app()
-    at.switch_page("pages/train.py").run()
+    at.switch_page("views/train.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -54,12 +54,12 @@ def curves(at) -> list[dict]:
     return json.loads(charts[0].proto.spec)["data"] if charts else []
 
 
-@pytest.mark.parametrize("page", ["pages/home.py", "pages/train.py", "pages/evaluate.py", "pages/predict.py"])
+@pytest.mark.parametrize("page", ["views/home.py", "views/train.py", "views/evaluate.py", "views/predict.py"])
 def test_every_page_loads_without_exception(page):
     at = app()
     at.switch_page(page).run()
     assert not at.exception, at.exception
-    if page in ("pages/home.py", "pages/train.py"):
+    if page in ("views/home.py", "views/train.py"):
         assert not at.error, [e.value for e in at.error]
 
 
@@ -67,7 +67,11 @@ def test_home_says_what_it_is_where_the_data_is_and_which_model():
     at = app()
     text = " ".join(str(m.value) for m in [*at.markdown, *at.success, *at.info])
     assert "Fashion-MNIST found" in text
-    assert "tiny" in text  # no shipped model in the test runs folder: the tiny run is active
+    # The default is the shipped paper model; without shipped models, the tiny run is active.
+    from fmnist_core import registry
+
+    first = registry.available_models()[0]
+    assert f"Active model: **{first.label}**" in text
 
 
 def test_pages_without_tensorflow_do_not_import_it():

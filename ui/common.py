@@ -55,10 +55,14 @@ def sidebar_model_picker() -> registry.ModelRef | None:
     keys = [m.key for m in choices]
     labels = {m.key: m.label for m in choices}
     current = active_model()
+    # Keep the widget's own state in step with the active model (it may have been deleted, or
+    # set from the Train page's "make active"): a widget key may be written before it is drawn.
+    if st.session_state.get("sidebar_model") != current.key:
+        st.session_state["sidebar_model"] = current.key
+    st.session_state[MODEL_KEY] = current.key
     st.sidebar.selectbox(
         "Active model",
         keys,
-        index=keys.index(current.key) if current else 0,
         format_func=lambda k: labels.get(k, k),
         key="sidebar_model",
         on_change=lambda: set_active_model(st.session_state["sidebar_model"]),
@@ -110,20 +114,3 @@ def predictor_for(ref: registry.ModelRef):
     except (registry.ModelError, OSError) as exc:
         st.error(f"The model could not be loaded: {exc}")
         st.stop()
-
-
-def ensure_app_frame() -> None:
-    """Call first in every page: make sure the page runs inside app.py's frame.
-
-    Why: with a ``pages/`` folder, Streamlit starts a fresh server in its old multipage mode until
-    some script has called ``st.navigation``. The first visitor who opens ``/train`` directly
-    (or refreshes it after a restart) then gets the bare page script: no wide layout, no sidebar
-    model picker. Switching the flag off and rerunning runs app.py, which routes to this page.
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    # Only for a session the frame never ran in (nothing to lose by a rerun then). AppTest resets
-    # the flag before every run; rerunning there would swallow the button click being tested.
-    if PagesManager.uses_pages_directory and MODEL_KEY not in st.session_state:
-        PagesManager.uses_pages_directory = False
-        st.rerun()

@@ -10,11 +10,10 @@ import streamlit as st
 from fmnist_core import evaluate as ev
 from fmnist_core.compare import compare_reports
 from ui import evaluate_widgets as ew
-from ui.common import active_model, dataset_or_stop, ensure_app_frame, model_choices
+from ui.common import active_model, dataset_or_stop, model_choices
 
 PER_PAGE = 24
 
-ensure_app_frame()
 st.title(":material/analytics: Evaluate")
 choices = {m.key: m for m in model_choices()}
 active = active_model()

@@ -2,9 +2,7 @@
 
 import streamlit as st
 
-from ui.common import active_model, data_status, ensure_app_frame
-
-ensure_app_frame()
+from ui.common import active_model, data_status
 
 st.title(":material/checkroom: Fashion-MNIST CNN Studio")
 st.markdown(
@@ -36,11 +34,11 @@ else:
 st.subheader("Where to go")
 c1, c2, c3 = st.columns(3)
 with c1:
-    st.page_link("pages/train.py", label="Train", icon=":material/model_training:")
+    st.page_link("views/train.py", label="Train", icon=":material/model_training:")
     st.caption("Start a run, watch accuracy and loss grow epoch by epoch, stop it any time.")
 with c2:
-    st.page_link("pages/evaluate.py", label="Evaluate", icon=":material/analytics:")
+    st.page_link("views/evaluate.py", label="Evaluate", icon=":material/analytics:")
     st.caption("Click the confusion matrix to see the images behind every number.")
 with c3:
-    st.page_link("pages/predict.py", label="Predict", icon=":material/checkroom:")
+    st.page_link("views/predict.py", label="Predict", icon=":material/checkroom:")
     st.caption("Draw, upload or photograph a garment and see every preprocessing step.")

@@ -10,9 +10,7 @@ import streamlit as st
 from fmnist_core import runs
 from fmnist_core.estimate import estimate, format_duration
 from ui import train_widgets as tw
-from ui.common import ensure_app_frame, runs_root
-
-ensure_app_frame()
+from ui.common import runs_root
 
 tw.init_train_state()
 root = runs_root()
@@ -98,7 +96,7 @@ else:
         on_click=tw.make_active,
         args=(f"run:{pick.run_id}", False),
     ):
-        st.switch_page("pages/evaluate.py")
+        st.switch_page("views/evaluate.py")
     b2.button(
         "Make active model",
         icon=":material/star:",
