@@ -156,6 +156,24 @@ def config_problems(config: TrainConfig) -> list[str]:
     return p
 
 
+MIN_STEPS_FOR_BN = 300
+
+
+def config_advice(config: TrainConfig) -> list[str]:
+    """Warnings that do not block a run but explain a result a class may find surprising."""
+    n_train, _ = split_sizes(config)
+    steps = config.epochs * math.ceil(n_train / config.batch_size)
+    advice = []
+    if steps < MIN_STEPS_FOR_BN:
+        # Measured: 320 images x 2 epochs left validation at chance while training accuracy rose.
+        advice.append(
+            f"Only {steps} training steps: BatchNorm's running averages (momentum 0.99) need a few hundred "
+            "steps to settle, so validation and test accuracy may stay near chance (10%) even while training "
+            "accuracy rises. Use more images or epochs, or a smaller batch, for a meaningful model."
+        )
+    return advice
+
+
 def format_duration(seconds: float | None) -> str:
     """'45 s', '3 min 20 s', '1 h 05 min' (or '-' when unknown)."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:

@@ -173,3 +173,11 @@ def test_mosaic_layout():
     assert m.dtype == np.uint8
     assert (m[60:116, 56 + 10 + 56 + 4 :] == 200).all()  # the last cell of the second row
     assert (m[:, 56:66] == 255).all()  # the wide gap after the originals
+
+
+def test_advice_warns_about_too_few_steps_for_batchnorm():
+    from fmnist_core.config import preset
+    from fmnist_core.estimate import config_advice
+
+    assert config_advice(preset("paper", limit=400, epochs=2))  # 10 steps x 2 epochs
+    assert config_advice(preset("paper")) == []  # 1,500 steps x 20 epochs

@@ -8,7 +8,7 @@ TensorFlow is imported only to draw the augmentation preview (lazily, cached).
 import streamlit as st
 
 from fmnist_core import runs
-from fmnist_core.estimate import estimate, format_duration
+from fmnist_core.estimate import config_advice, estimate, format_duration
 from ui import train_widgets as tw
 from ui.common import runs_root
 
@@ -45,6 +45,8 @@ with left:
             f"({est.n_train:,} training + {est.n_val:,} validation images, {config.epochs} epochs)"
         )
         st.caption(f"Speed: {est.source}." + (" Early stopping may end sooner." if config.patience else ""))
+        for advice in config_advice(config):
+            st.warning(advice, icon=":material/info:")
     if active is not None:
         st.info(f"Run `{active.run_id}` is {active.status}. Only one run trains at a time: stop it or wait.")
     if st.button(
