@@ -7,6 +7,8 @@ No timing here: speed is measured by ``python -m fmnist_core bench``.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -101,7 +103,8 @@ def test_bfloat16_model_predicts_like_float32_with_the_same_weights(tiny_run, da
     from fmnist_core.registry import load_model
 
     fp32 = load_model(tiny_run / "model.keras")
-    bf16 = build("paper_cnn", dtype="mixed_bfloat16")
+    architecture = json.loads((tiny_run / "run.json").read_text())["architecture"]
+    bf16 = build(architecture, dtype="mixed_bfloat16")
     bf16.set_weights(fp32.get_weights())
     x = dataset.x_test[:N_TEST]
     p32, p16 = predict_proba(fp32, x), predict_proba(bf16, x)
