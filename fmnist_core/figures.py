@@ -35,7 +35,10 @@ def curves_png(result: dict[str, Any], path: Path, title: str) -> Path:
     a2.plot(ep, [h["val_loss"] for h in hist], "s-", label="validation")
     a2.set(xlabel="epoch", ylabel="loss", title="Model loss")
     best = result.get("best_epoch")
+    from matplotlib.ticker import MaxNLocator
+
     for ax in (a1, a2):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if best:
             ax.axvline(best, color="green", ls=":", lw=1)
         ax.grid(alpha=0.3)
