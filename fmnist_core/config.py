@@ -112,12 +112,12 @@ PRESETS: dict[str, TrainConfig] = {
         patience=None,
         precision="auto",
     ),
-    # Our best recipe within ~30 min: a wider VGG-style net, flips + small shifts + random
+    # Our best recipe within 30 min here (36 epochs: 21 min measured): a VGG-style net, flips + shifts + random
     # erasing, label smoothing, one-cycle schedule, flip test-time augmentation.
     "best": TrainConfig(
         preset="best",
         architecture="wide_cnn",
-        epochs=20,
+        epochs=36,
         batch_size=128,
         learning_rate=3e-3,
         lr_schedule="onecycle",
