@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -13,21 +14,20 @@ from pathlib import Path
 
 import pytest
 
+from fmnist_core.bench import CHROMIUM, CHROMIUM_ARGS  # one list of browser flags for tests and bench
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from browser tests (git-ignored)
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
+COUNTS = ARTIFACTS / "reliability-counts.jsonl"  # what the reliability tests tried (docs/RELIABILITY.md)
+
+
+def record(test: str, **counts: int) -> None:
+    """Append one test's counts (inputs tried, faults injected, files lost) to COUNTS."""
+    COUNTS.parent.mkdir(exist_ok=True)
+    with open(COUNTS, "a") as f:
+        f.write(json.dumps({"test": test, **counts}) + "\n")
+    print(test, counts)
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import record
 
 from fmnist_core import runs
 from fmnist_core.config import preset
@@ -28,14 +28,6 @@ from fmnist_core.preprocess import prepare_array28, prepare_photo
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSWER_MS = int(os.environ.get("FMNIST_TEST_ANSWER_MS", "180000"))  # a busy 2-core machine is slow
-COUNTS = ROOT / "test-artifacts" / "reliability-counts.jsonl"
-
-
-def record(test: str, **counts: int) -> None:
-    COUNTS.parent.mkdir(exist_ok=True)
-    with open(COUNTS, "a") as f:
-        f.write(json.dumps({"test": test, **counts}) + "\n")
-    print(test, counts)
 
 
 def kill_run(run_dir: Path) -> None:

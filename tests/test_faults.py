@@ -19,20 +19,13 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import record
 
 from fmnist_core import data as data_mod
 from fmnist_core import registry, runs
 from fmnist_core.config import preset
 
 ROOT = Path(__file__).resolve().parent.parent
-COUNTS = ROOT / "test-artifacts" / "reliability-counts.jsonl"
-
-
-def record(test: str, **counts: int) -> None:
-    COUNTS.parent.mkdir(exist_ok=True)
-    with open(COUNTS, "a") as f:
-        f.write(json.dumps({"test": test, **counts}) + "\n")
-    print(test, counts)
 
 
 def sha(path: Path) -> str:
