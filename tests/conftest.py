@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -51,13 +52,20 @@ def tiny_run(tmp_path_factory, dataset) -> Path:
 
 
 @pytest.fixture()
-def runs_root(tmp_path, tiny_run, monkeypatch) -> Path:
+def runs_root(tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
     """An isolated runs folder holding a copy of the tiny run; the app and CLI use it."""
     root = tmp_path / "runs"
     root.mkdir()
     shutil.copytree(tiny_run, root / "tiny")
     monkeypatch.setenv("FMNIST_RUNS_DIR", str(root))
-    return root
+    yield root
+    # Stop any run a test (or a failing one) left behind: never two trainers on this machine.
+    from fmnist_core import runs
+
+    for r in runs.list_runs(root):
+        if r.active:
+            runs.request_stop(r.path)
+            runs.wait(r.path, timeout=120)
 
 
 def _free_port() -> int:
