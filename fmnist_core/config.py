@@ -98,13 +98,14 @@ PRESETS: dict[str, TrainConfig] = {
     # The report, section III: batch 32, <=20 epochs, Adam (default lr 1e-3), early stopping
     # on val_loss with patience 5 restoring the best weights, augmentation 10 deg / 10% / 10%.
     "paper": TrainConfig(),
-    # Classroom preset (~2 min here): our VGG-style net (same FLOPs as the paper CNN, learns faster:
-    # measured 92.3% test after 3 epochs vs 91.1% for the paper CNN after 4), no augmentation (it
-    # slows convergence in short runs), batches of 128 in bfloat16 where the CPU has it, one-cycle.
+    # Classroom preset (~80 s here): our VGG-style net (same FLOPs as the paper CNN, learns faster),
+    # no augmentation (it slows convergence in short runs), batches of 128 in bfloat16 where the
+    # CPU has it, one-cycle. 2 epochs: 91.5% test in 78 s (`bench fast`); 3 epochs gave 92.3% but
+    # only after ~115 s, and the one-cycle schedule must end for the accuracy to settle.
     "fast": TrainConfig(
         preset="fast",
         architecture="wide_cnn",
-        epochs=3,
+        epochs=2,
         batch_size=128,
         learning_rate=3e-3,
         lr_schedule="onecycle",
@@ -112,12 +113,14 @@ PRESETS: dict[str, TrainConfig] = {
         patience=None,
         precision="auto",
     ),
-    # Our best recipe within 30 min here (36 epochs: 21 min measured): a VGG-style net, flips + shifts + random
-    # erasing, label smoothing, one-cycle schedule, flip test-time augmentation.
+    # Our best recipe within 30 min here: a VGG-style net, flips + shifts + random erasing, label
+    # smoothing, one-cycle schedule, flip test-time augmentation. 40 epochs on 95% of the training
+    # images (a 5% = 3,000-image validation set is enough to watch the curves; one-cycle needs no
+    # early stopping). The first version (36 epochs, 80/20) reached 94.43% in 21 min.
     "best": TrainConfig(
         preset="best",
         architecture="wide_cnn",
-        epochs=36,
+        epochs=40,
         batch_size=128,
         learning_rate=3e-3,
         lr_schedule="onecycle",
@@ -128,6 +131,7 @@ PRESETS: dict[str, TrainConfig] = {
         hflip=True,
         erase_prob=0.3,
         label_smoothing=0.1,
+        val_fraction=0.05,
         patience=None,
         precision="auto",
         tta_flip=True,
