@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core import runs
+from fmnist_core.config import preset
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,8 +84,9 @@ def test_preset_loads_its_settings():
     at = train_page()
     assert by_label(at.number_input, "Epochs").value == 20
     at.radio(key="train_preset").set_value("fast").run()
-    assert by_label(at.number_input, "Epochs").value == 3
-    assert by_label(at.select_slider, "Batch size").value == 128
+    fast = preset("fast")
+    assert by_label(at.number_input, "Epochs").value == fast.epochs != 20
+    assert by_label(at.select_slider, "Batch size").value == fast.batch_size == 128
     assert by_label(at.toggle, "Augment training images").value is False
     assert any("one-cycle" in c.value or "onecycle" in c.value for c in at.caption)
 
