@@ -110,6 +110,16 @@ def _pct(values: list[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * (len(s) - 1))))]
 
 
+def _images_per_s(fn, n_images: int, repeats: int = 3) -> tuple[float, Any]:
+    """Median images/s of ``repeats`` calls of ``fn()`` that each process ``n_images``; and its last result."""
+    rates, out = [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        rates.append(n_images / (time.perf_counter() - t))
+    return statistics.median(rates), out
+
+
 def _worker_cmd(target: str, spec: dict[str, Any]) -> list[str]:
     return [sys.executable, "-m", "fmnist_core", "bench", target, "--worker", json.dumps(spec)]
 
@@ -477,27 +487,17 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, Any]:
     ref, model = _load(args.model)
     x = ds.x_test[: args.limit] if args.limit else ds.x_test
     predict_proba(model, x[:2000])  # warm-up: tracing for the batch shapes
-    runs = []
-    for _ in range(3):
-        t = time.perf_counter()
-        probs = predict_proba(model, x)
-        runs.append(len(x) / (time.perf_counter() - t))
+    rate, probs = _images_per_s(lambda: predict_proba(model, x), len(x))
     # The same forward pass traced once (Predictor's tf.function): what a compiled predict_proba gives.
     from .predict import Predictor
 
     pred = Predictor(ref)
-    traced = []
-    for _ in range(3):
-        t = time.perf_counter()
-        for i in range(0, len(x), 1000):
-            pred.probabilities(x[i : i + 1000])
-        traced.append(len(x) / (time.perf_counter() - t))
+    traced, _ = _images_per_s(lambda: [pred.probabilities(x[i : i + 1000]) for i in range(0, len(x), 1000)], len(x))
     xf = (x.astype("float32") / 255.0)[..., None]
     model.predict(xf[:256], verbose=0)
     t = time.perf_counter()
     naive_probs = model.predict(xf, verbose=0)  # Keras' default: batch 32
     naive = len(x) / (time.perf_counter() - t)
-    rate = statistics.median(runs)
     bf16 = _evaluate_bf16(ref, model, x, ds.y_test[: len(x)], probs)
     return {
         **bf16,
@@ -507,7 +507,7 @@ def bench_evaluate(args: argparse.Namespace) -> dict[str, Any]:
         "images_per_s": round(rate, 1),
         "naive_images_per_s": round(naive, 1),
         "ratio": round(rate / naive, 2),
-        "traced_images_per_s": round(statistics.median(traced), 1),
+        "traced_images_per_s": round(traced, 1),
         "forward_gflops": round(rate * forward_flops(model) / 1e9, 1),
         "test_accuracy": round(float(np.mean(probs.argmax(1) == ds.y_test[: len(x)])), 4),
         "same_predictions": bool(np.array_equal(probs.argmax(1), naive_probs.argmax(1))),
@@ -523,22 +523,17 @@ def _evaluate_bf16(ref, model, x, y, probs_fp32) -> dict[str, Any]:
     import numpy as np
 
     from .evaluate import predict_proba
-    from .model import build
+    from .model import with_dtype
 
-    meta = ref.meta()
-    arch = meta.get("config", {}).get("architecture")
-    if arch not in ("paper_cnn", "wide_cnn") or meta.get("config", {}).get("tta_flip"):
+    config = ref.meta().get("config", {})
+    arch = config.get("architecture")
+    if arch not in ("paper_cnn", "wide_cnn") or config.get("tta_flip"):
         return {"bf16_images_per_s": None, "bf16_note": "skipped: not a plain paper_cnn/wide_cnn model"}
-    twin = build(arch, dtype="mixed_bfloat16")
-    twin.set_weights(model.get_weights())
-    predict_proba(twin, x[:2000])
-    runs = []
-    for _ in range(3):
-        t = time.perf_counter()
-        p = predict_proba(twin, x)
-        runs.append(len(x) / (time.perf_counter() - t))
+    twin = with_dtype(model, arch, "mixed_bfloat16")
+    predict_proba(twin, x[:2000])  # warm-up
+    rate, p = _images_per_s(lambda: predict_proba(twin, x), len(x))
     return {
-        "bf16_images_per_s": round(statistics.median(runs), 1),
+        "bf16_images_per_s": round(rate, 1),
         "bf16_changed_predictions": int(np.sum(p.argmax(1) != probs_fp32.argmax(1))),
         "bf16_test_accuracy": round(float(np.mean(p.argmax(1) == y)), 4),
     }
@@ -634,13 +629,12 @@ def _first_prediction(page, url: str, t0: float, notes: list[str]) -> dict[str, 
     page.wait_for_function(WAIT_DONE)
     t_page = time.time()
     button = page.get_by_role("button", name=re.compile("random", re.I))
-    # A click that lands while the page is still hydrating can be lost: try the radio again.
     source = page.locator("[data-testid='stRadio']").first.get_by_text("Test image", exact=True)
     try:
         source.wait_for(timeout=15_000)  # drawn a moment after the title
     except Exception:  # Playwright's TimeoutError: a page without that choice
         pass
-    for _ in range(3 if source.count() else 0):
+    for _ in range(3 if source.count() else 0):  # a click can be lost while the page still settles
         source.click()
         try:
             button.first.wait_for(timeout=5_000)

@@ -76,6 +76,17 @@ def build(architecture: str = "paper_cnn", dtype: str = "float32"):
         raise ValueError(f"unknown architecture {architecture!r}; choose one of {sorted(BUILDERS)}") from None
 
 
+def with_dtype(model, architecture: str, dtype: str):
+    """The same weights in a fresh network of the named architecture with another dtype policy.
+
+    Used to export bfloat16-trained weights as float32, and to measure a bfloat16 copy of a
+    float32 model (weights are stored in float32 under both policies, so they copy exactly).
+    """
+    twin = build(architecture, dtype=dtype)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
 def with_flip_tta(backbone):
     """Wrap a model so it averages its output on the image and on the mirrored image.
 

@@ -205,10 +205,9 @@ def export_model(trained, config: TrainConfig):
     Training may run in bfloat16; the shipped file is always float32 with the report's sparse
     loss and metric, so plain ``keras.models.load_model`` + ``evaluate`` work on it.
     """
-    from .model import build, compile_for_eval, with_flip_tta
+    from .model import compile_for_eval, with_dtype, with_flip_tta
 
-    model = build(config.architecture, dtype="float32")
-    model.set_weights(trained.get_weights())
+    model = with_dtype(trained, config.architecture, "float32")
     if config.tta_flip:
         model = with_flip_tta(model)
     compile_for_eval(model, config.learning_rate)

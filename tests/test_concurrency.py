@@ -206,6 +206,11 @@ def _open_predict(page, url: str) -> None:
     page.locator("[data-testid='stFileUploader']").wait_for()
 
 
+def _upload(page, path: Path) -> None:
+    """Pick a file in the Predict page's uploader, as the file dialog would."""
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(path))
+
+
 def _expect_answer(page, good: bool) -> str:
     """Wait for the page's answer to the last upload: a prediction, or the one-line refusal."""
     from conftest import wait_for_app
@@ -257,14 +262,14 @@ def test_browser_sessions_keep_answering_while_a_run_trains(app_server, runs_roo
         for rnd in range(len(files)):
             batch = [files[(rnd + k) % len(files)] for k in range(len(pages))]
             for pg, (path, _) in zip(pages, batch, strict=True):
-                pg.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(path))
+                _upload(pg, path)
                 uploads += 1
             for k, (pg, (path, good)) in enumerate(zip(pages, batch, strict=True)):
-                # Found in CI and then every time locally: in one round the uploader keeps showing the
-                # previous file, and picking the new file again does not help either: the browser's
-                # upload never reaches the page (open finding, docs/RELIABILITY.md). What does help,
-                # for a person as for us, is reloading the page. Counted, never hidden; a page that
-                # still does not take the file after a reload fails the test.
+                # Found in CI, intermittent since: in one round the uploader keeps showing the previous
+                # file, and picking the new file again does not help either: the browser's upload
+                # never reaches the page (open finding, docs/RELIABILITY.md). What does help, for a
+                # person as for us, is reloading the page. Counted, never hidden; a page that still
+                # does not take the file after a reload fails the test.
                 chip = pg.locator("[data-testid='stFileUploader']").get_by_text(path.name, exact=True)
                 try:
                     chip.wait_for(timeout=20_000)
@@ -272,7 +277,7 @@ def test_browser_sessions_keep_answering_while_a_run_trains(app_server, runs_roo
                     print(f"round {rnd} session {k}: {path.name} not taken; reloading the page")
                     lost_uploads += 1
                     _open_predict(pg, app_server)
-                    pg.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(path))
+                    _upload(pg, path)
                     chip.wait_for(timeout=60_000)
                 try:
                     answer = _expect_answer(pg, good)

@@ -99,13 +99,12 @@ def test_bfloat16_training_learns_like_float32(dataset):
 def test_bfloat16_model_predicts_like_float32_with_the_same_weights(tiny_run, dataset):
     """The fast (bf16) forward pass gives the same classes as float32 for the trained weights."""
     from fmnist_core.evaluate import predict_proba
-    from fmnist_core.model import build
+    from fmnist_core.model import with_dtype
     from fmnist_core.registry import load_model
 
     fp32 = load_model(tiny_run / "model.keras")
     architecture = json.loads((tiny_run / "run.json").read_text())["architecture"]
-    bf16 = build(architecture, dtype="mixed_bfloat16")
-    bf16.set_weights(fp32.get_weights())
+    bf16 = with_dtype(fp32, architecture, "mixed_bfloat16")
     x = dataset.x_test[:N_TEST]
     p32, p16 = predict_proba(fp32, x), predict_proba(bf16, x)
     assert p16.dtype == np.float32 and np.allclose(p16.sum(1), 1, atol=1e-3)
