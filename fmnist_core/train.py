@@ -287,7 +287,7 @@ def _train_locked(
     val_ds = eval_dataset(ds.x_train[va], ds.y_train[va], one_hot=one_hot)
     steps = int(np.ceil(len(tr) / config.batch_size))
 
-    model = build(config.architecture, dtype=precision)
+    model = build(config.architecture, dtype=precision, dropout=config.dropout)
     if one_hot:
         loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
         metric = keras.metrics.CategoricalAccuracy(name="accuracy")
