@@ -200,7 +200,7 @@ def _upload_files(tmp_path: Path) -> list[tuple[Path, bool]]:
 
 def _open_predict(page, url: str) -> None:
     page.goto(url)  # the root, then the sidebar link: like a person, and deep links can beat the router
-    link = page.locator("[data-testid='stSidebarNav']").get_by_text("Predict", exact=True)
+    link = page.locator("[data-testid='stSidebar']").get_by_text("Predict", exact=True)
     link.wait_for()
     link.click()
     page.locator("[data-testid='stFileUploader']").wait_for()
