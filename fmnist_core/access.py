@@ -142,6 +142,18 @@ def claim_name(root: Path, name: str, key: str) -> Actor:
     return Actor(name, "learner")
 
 
+def name_for_key(root: Path, key: str) -> str | None:
+    """The name this browser key claimed before (a reloaded page keeps its learner), or None."""
+    table = runs.read_json(Path(root) / CLASS_DIR / "learners.json", {})
+    if not isinstance(table, dict) or not key:
+        return None
+    digest = _hash(key)
+    for entry in table.values():
+        if isinstance(entry, dict) and hmac.compare_digest(str(entry.get("key", "")), digest):
+            return entry.get("name")
+    return None
+
+
 # ---------------------------------------------------------------- the class model
 
 
