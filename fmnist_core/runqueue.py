@@ -79,11 +79,12 @@ def enqueue(
             n += 1
             run_dir = runs.run_path(f"{run_id}-{n}", root)
         run_dir.mkdir(parents=True)
-        runs.write_json_atomic(run_dir / "config.json", config.to_dict())
         fields: dict[str, Any] = {"created_at": time.time(), "seq": _next_seq(root), "owner": str(owner)[:60]}
         if sweep:
             fields["sweep"] = sweep
         runs.set_status(run_dir, "queued", **fields)
+        # config.json last: list_runs shows a folder only once it has one, so never half a run.
+        runs.write_json_atomic(run_dir / "config.json", config.to_dict())
     return run_dir
 
 

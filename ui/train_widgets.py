@@ -324,6 +324,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     Each poll also moves the queue on (``runqueue.dispatch``), so no daemon is needed.
     """
     runqueue.dispatch(root, wait=False)
+    cw.show_message()  # the outcome of a click inside this fragment (it reruns only the fragment)
     all_runs = runs.list_runs(root)
     run = watched_run(all_runs)
     if run is None:
