@@ -24,7 +24,10 @@ cw.init_class_state(root)
 all_runs = runs.list_runs(root)
 active = next((r for r in all_runs if r.active), None)
 watched = tw.watched_run(all_runs)
-st.session_state[tw.LIVE_ACTIVE] = watched is not None and watched.active
+st.session_state[tw.LIVE_ACTIVE] = (watched.active, watched.waiting) if watched else (False, False)
+# Poll every second while the watched run trains (live curves), else every 3 s: a class of 30
+# sessions polling a waiting run each second would cost the trainer CPU for nothing.
+training_now = watched is not None and watched.active and not watched.waiting
 
 st.title(":material/model_training: Train the CNN")
 if st.session_state[tw.FLASH]:
@@ -35,7 +38,7 @@ cw.show_message()
 cw.class_model_line(root, tw.make_active)
 
 # ---- live run and queue: polls the run folder; fast while training, slowly otherwise (CLI runs)
-live = st.fragment(run_every=1.0 if active else 3.0)(tw.live_panel)
+live = st.fragment(run_every=1.0 if training_now else 3.0)(tw.live_panel)
 with st.container(border=True):
     live(root, actor)
 

@@ -24,7 +24,7 @@ from ui.common import MODEL_KEY, dataset_arrays
 PRESET_KEY = "train_preset"
 PREVIEW_SEED = "train_preview_seed"
 WATCH = "train_watch"  # run id last started from this session
-LIVE_ACTIVE = "train_live_active"  # was a run active when the page was last fully drawn?
+LIVE_ACTIVE = "train_live_active"  # (active, waiting) of the watched run when the page was last drawn
 CONFIRM_DELETE = "train_confirm_delete"
 FLASH = "train_flash"  # a message to show once after a rerun
 
@@ -77,7 +77,7 @@ def init_train_state() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(PREVIEW_SEED, 0)
     st.session_state.setdefault(WATCH, None)
-    st.session_state.setdefault(LIVE_ACTIVE, False)
+    st.session_state.setdefault(LIVE_ACTIVE, (False, False))
     st.session_state.setdefault(CONFIRM_DELETE, None)
     st.session_state.setdefault(FLASH, None)
 
@@ -326,11 +326,12 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     runqueue.dispatch(root, wait=False)
     cw.show_message()  # the outcome of a click inside this fragment (it reruns only the fragment)
     all_runs = runs.list_runs(root)
+    queue = runqueue.queue_view(root, all_runs)
     run = watched_run(all_runs)
     if run is None:
         st.info("No run yet. Choose the settings below and press **Start training**.")
         return
-    if run.active != st.session_state[LIVE_ACTIVE]:
+    if (run.active, run.waiting) != st.session_state[LIVE_ACTIVE]:
         st.rerun(scope="app")  # a run started (e.g. from the CLI) or ended: refresh form, history, sidebar
     icon = STATUS_ICON.get(run.status, "")
     head, button = st.columns([4, 1], vertical_alignment="center")
@@ -354,7 +355,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
         else:
             button.caption(f"Only {run.owner or 'its owner'} or the teacher can stop this run.")
         if run.waiting:
-            st.info(cw.position_line(run, root, all_runs), icon=":material/hourglass_top:")
+            st.info(cw.position_line(run, queue), icon=":material/hourglass_top:")
         else:
             frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
             st.progress(frac, text=text)
@@ -380,7 +381,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
         st.plotly_chart(curves_figure(run.metrics, epochs), key="train_curves", config={"displaylogo": False})
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
-    cw.queue_panel(root, all_runs, actor)
+    cw.queue_panel(root, queue, actor)
 
 
 # ---------------------------------------------------------------- history
