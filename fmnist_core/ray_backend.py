@@ -122,7 +122,9 @@ class RayBackend:
             entrypoint_num_cpus=self.cpus_per_run(),
             metadata={"run_id": run_dir.name, "runs_dir": str(run_dir.parent.resolve())},
         )
-        runs.set_status(run_dir, "queued", ray_job=job, ray_address=self.address)
+        # Keep whatever state the trainer may already have written ('running'): only add the job.
+        state = (runs.read_json(run_dir / "status.json", {}) or {}).get("state", "queued")
+        runs.set_status(run_dir, state, ray_job=job, ray_address=self.address)
 
     def job_info(self, job: str) -> Any:
         return self.client.get_job_info(job)

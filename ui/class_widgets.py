@@ -61,12 +61,23 @@ def current_actor() -> access.Actor | None:
     return None
 
 
+MSG_SECONDS = 8.0  # the live panel redraws every 1-3 s: a message must outlive a few redraws
+
+
 def show_message() -> None:
+    """The outcome of the last action, for a few seconds (then it is dropped)."""
     msg = st.session_state.get(MSG)
-    if msg:
-        kind, text = msg
-        (st.error if kind == "error" else st.success)(text)
+    if not msg:
+        return
+    kind, text, until = msg
+    if time.time() > until:
         st.session_state[MSG] = None
+        return
+    (st.error if kind == "error" else st.success)(text)
+
+
+def _say(kind: str, text: str) -> None:
+    st.session_state[MSG] = (kind, text, time.time() + MSG_SECONDS)
 
 
 def _claim(root: Path) -> None:
@@ -74,7 +85,7 @@ def _claim(root: Path) -> None:
     try:
         actor = access.claim_name(root, st.session_state.get("class_name_input", ""), st.session_state[KEY])
     except (ValueError, access.AccessError) as exc:
-        st.session_state[MSG] = ("error", f"Name not taken: {exc}")
+        _say("error", f"Name not taken: {exc}")
         return
     st.session_state[ME] = actor.name
     st.query_params["me"] = st.session_state[KEY]  # a reload keeps the name
@@ -85,7 +96,10 @@ def _unlock() -> None:
     ok = access.password_ok(st.session_state.get("class_teacher_pw", ""), configured_password())
     st.session_state[TEACHER] = ok
     st.session_state["class_teacher_pw"] = ""
-    st.session_state[MSG] = ("success", "Teacher tools unlocked.") if ok else ("error", "Wrong teacher password.")
+    if ok:
+        _say("success", "Teacher tools unlocked.")
+    else:
+        _say("error", "Wrong teacher password.")
 
 
 def identity_bar(root: Path) -> access.Actor | None:
@@ -127,22 +141,22 @@ def _act(what: str, fn: Any, *args: Any) -> None:
     try:
         out = fn(*args)
     except (access.AccessError, runs.RunError) as exc:
-        st.session_state[MSG] = ("error", f"Not done: {exc}")
+        _say("error", f"Not done: {exc}")
         return
-    st.session_state[MSG] = ("success", what + (f" ({out})" if isinstance(out, str) else ""))
+    _say("success", what + (f" ({out})" if isinstance(out, str) else ""))
 
 
 def stop_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
     """on_click of Stop / Cancel: the core checks that ``actor`` may act on ``run_id``."""
     if actor is None:
-        st.session_state[MSG] = ("error", "Not done: type your name first.")
+        _say("error", "Not done: type your name first.")
         return
     _act(f"Run `{run_id}`", runqueue.stop, run_id, root, actor)
 
 
 def delete_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
     if actor is None:
-        st.session_state[MSG] = ("error", "Not done: type your name first.")
+        _say("error", "Not done: type your name first.")
         return
     _act(f"Run `{run_id}` deleted.", runqueue.delete, run_id, root, actor)
 
@@ -159,9 +173,9 @@ def clear_clicked(root: Path, actor: access.Actor | None) -> None:
     try:
         done = runqueue.clear_queue(root, actor)
     except access.AccessError as exc:
-        st.session_state[MSG] = ("error", f"Not done: {exc}")
+        _say("error", f"Not done: {exc}")
         return
-    st.session_state[MSG] = ("success", f"Queue cleared: {len(done)} waiting runs cancelled.")
+    _say("success", f"Queue cleared: {len(done)} waiting runs cancelled.")
 
 
 # ---------------------------------------------------------------- the queue
@@ -285,7 +299,7 @@ def sweep_form(config: TrainConfig | None, root: Path, actor: access.Actor | Non
             except (ValueError, runs.RunError) as exc:
                 st.error(f"Not queued: {exc}")
             else:
-                st.session_state[MSG] = ("success", f"Sweep `{sweep_id}`: {len(dirs)} runs queued.")
+                _say("success", f"Sweep `{sweep_id}`: {len(dirs)} runs queued.")
                 st.rerun()
 
 
