@@ -19,7 +19,6 @@ tw.init_train_state()
 root = runs_root()
 all_runs = runs.list_runs(root)
 active = next((r for r in all_runs if r.active), None)
-st.session_state[tw.LIVE_ACTIVE] = active is not None
 
 st.title(":material/model_training: Train the CNN")
 if st.session_state[tw.FLASH]:
@@ -86,7 +85,8 @@ st.subheader("History")
 if not all_runs:
     st.caption(f"No runs yet in `{root}`.")
 else:
-    tw.history_table(all_runs)
+    # Polled on its own, like the live panel: statuses and accuracies change while a run trains.
+    st.fragment(run_every=3.0)(tw.history_table)(root)
     by_id = {r.run_id: r for r in all_runs}
     pick = by_id[st.selectbox("Run", list(by_id), key="train_history_pick", help="The run the buttons act on.")]
     if pick.status == "failed":

@@ -23,7 +23,6 @@ from ui.common import MODEL_KEY, dataset_arrays
 PRESET_KEY = "train_preset"
 PREVIEW_SEED = "train_preview_seed"
 WATCH = "train_watch"  # run id last started from this session
-LIVE_ACTIVE = "train_live_active"  # was a run active when the page was last fully drawn?
 CONFIRM_DELETE = "train_confirm_delete"
 FLASH = "train_flash"  # a message to show once after a rerun
 
@@ -75,7 +74,6 @@ def init_train_state() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(PREVIEW_SEED, 0)
     st.session_state.setdefault(WATCH, None)
-    st.session_state.setdefault(LIVE_ACTIVE, False)
     st.session_state.setdefault(CONFIRM_DELETE, None)
     st.session_state.setdefault(FLASH, None)
 
@@ -323,8 +321,9 @@ def live_panel(root: Path) -> None:
     if run is None:
         st.info("No run yet. Choose the settings below and press **Start training**.")
         return
-    if run.active != st.session_state[LIVE_ACTIVE]:
-        st.rerun(scope="app")  # a run started (e.g. from the CLI) or ended: refresh form, history, sidebar
+    # A run that starts (e.g. from the CLI) or ends redraws this panel only, never the whole app:
+    # a full rerun from here could swallow a click on the menu. The history table refreshes
+    # itself; the sidebar picker learns of a new model at the next interaction.
     icon = STATUS_ICON.get(run.status, "")
     head, button = st.columns([4, 1], vertical_alignment="center")
     head.markdown(f"### {icon} Run `{run.run_id}` &nbsp; :{STATUS_COLOR.get(run.status, 'red')}-badge[{run.status}]")
@@ -390,7 +389,9 @@ def history_rows(all_runs: list[runs.RunInfo]) -> list[dict[str, Any]]:
     return rows
 
 
-def history_table(all_runs: list[runs.RunInfo]) -> None:
+def history_table(root: Path) -> None:
+    """The table of every run in ``root``, re-read on each call (the page polls it in a fragment)."""
+    all_runs = runs.list_runs(root)
     pc = st.column_config.NumberColumn(format="%.2f %%")
     st.dataframe(
         history_rows(all_runs),
