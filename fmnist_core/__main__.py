@@ -1,4 +1,4 @@
-"""Command line: ``python -m fmnist_core {data,train,evaluate,predict,runs,bench} ... [--json]``.
+"""Command line: ``python -m fmnist_core {data,train,estimate,evaluate,predict,runs,bench} ... [--json]``.
 
 Errors the user can fix print one line to stderr and exit non-zero, never a traceback.
 """
@@ -78,26 +78,74 @@ def cmd_data(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- train
 
 
+def _config_from_args(args: argparse.Namespace):
+    """The TrainConfig that ``train``/``estimate`` arguments describe (--config or --preset + overrides)."""
+    from .config import TrainConfig, preset
+
+    if getattr(args, "config", None):
+        return TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    return preset(
+        args.preset,
+        epochs=args.epochs,
+        limit=args.limit,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        dataset=args.dataset,
+        augment=False if args.no_augment else None,
+    )
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """How long a run of the config takes on this machine (measures a few training steps once, cached)."""
+    _quiet_tf()
+    from .estimate import cached_speed, estimate, format_duration, measure_speed, measured_speed, speed_key
+
+    try:
+        config = _config_from_args(args)
+    except (ValueError, OSError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    remeasure = getattr(args, "remeasure", False)
+    root = Path(args.runs_dir) if getattr(args, "runs_dir", None) else None
+    if not args.json and (remeasure or (measured_speed(config, root) is None and cached_speed(config) is None)):
+        print(f"measuring a few training steps here: {speed_key(config)} ...", file=sys.stderr)
+    if remeasure:
+        measure_speed(config)
+    est = estimate(config, runs_root=root)
+    out = {
+        "preset": config.preset,
+        "seconds": round(est.seconds, 1),
+        "images_per_s": round(est.images_per_s, 1),
+        "measured_here": est.measured,
+        "source": est.source,
+        "n_train": est.n_train,
+        "n_val": est.n_val,
+        "epochs": config.epochs,
+        "steps_per_epoch": est.steps_per_epoch,
+        "key": speed_key(config),
+    }
+    if args.json:
+        _emit(out)
+    else:
+        upto = "up to " if config.patience else ""
+        print(
+            f"{config.preset}: {upto}about {format_duration(est.seconds)} on this machine "
+            f"({est.n_train:,} training + {est.n_val:,} validation images x {config.epochs} epochs)\n"
+            f"speed: {est.source}"
+        )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tf()
     from . import runs
-    from .config import TrainConfig, preset
     from .train import train
 
+    if args.estimate_only:
+        return cmd_estimate(args)
     try:
-        if args.config:
-            config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
-        else:
-            config = preset(
-                args.preset,
-                epochs=args.epochs,
-                limit=args.limit,
-                seed=args.seed,
-                batch_size=args.batch_size,
-                learning_rate=args.lr,
-                dataset=args.dataset,
-                augment=False if args.no_augment else None,
-            )
+        config = _config_from_args(args)
     except (ValueError, OSError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -382,7 +430,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="output folder (default runs/<timestamp>-<preset>)")
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--estimate-only", action="store_true", help="print the run time on this machine, do not train")
     t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("estimate", help="run time of a preset on this machine (measured here once, cached)")
+    s.add_argument("--preset", default="paper", help="paper | fast | best")
+    s.add_argument("--config", help="a config.json")
+    for flag, kind in (("--epochs", int), ("--limit", int), ("--seed", int), ("--batch-size", int), ("--lr", float)):
+        s.add_argument(flag, type=kind)
+    s.add_argument("--dataset", choices=["fashion", "mnist"])
+    s.add_argument("--no-augment", action="store_true")
+    s.add_argument("--runs-dir", help="runs folder whose finished runs count as measurements (default ./runs)")
+    s.add_argument("--remeasure", action="store_true", help="measure again even if a cached figure exists")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_estimate)
 
     e = sub.add_parser("evaluate", help="test accuracy, loss and per-class report of a model")
     e.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: paper model)")
