@@ -1,4 +1,4 @@
-"""Command line: ``python -m fmnist_core {data,train,estimate,evaluate,predict,runs,bench} ... [--json]``.
+"""Command line: ``python -m fmnist_core {data,train,estimate,evaluate,predict,runs,sweep,bench} ... [--json]``.
 
 Errors the user can fix print one line to stderr and exit non-zero, never a traceback.
 """
@@ -170,6 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         msg = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
         print(f"error: training failed: {msg}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        _dispatch_on_exit(run_dir)
     summary = {
         "run_dir": str(run_dir),
         "status": result["status"],
@@ -187,6 +189,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{result['train_seconds']:.0f} s training -> {run_dir / 'model.keras'}"
         )
     return 0
+
+
+def _dispatch_on_exit(run_dir: Path) -> None:
+    """A trainer started from the queue starts the next queued run when it ends (no daemon needed)."""
+    if os.environ.get("FMNIST_DISPATCH_ON_EXIT") != "1":
+        return
+    from . import runqueue
+
+    try:
+        runqueue.dispatch(run_dir.resolve().parent)
+    except Exception as exc:  # noqa: BLE001 - the next page poll or CLI call will dispatch instead
+        print(f"warning: could not start the next queued run: {exc}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -332,21 +346,56 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    from . import runs
+def _use_ray(args: argparse.Namespace) -> None:
+    """``--ray ADDRESS`` is the same as ``FMNIST_RAY_ADDRESS=ADDRESS``."""
+    if getattr(args, "ray", None):
+        os.environ["FMNIST_RAY_ADDRESS"] = args.ray
 
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from . import access, runqueue, runs
+
+    _use_ray(args)
     root = Path(args.root) if args.root else runs.default_runs_root()
     if args.root and (not root.exists() or not root.is_dir()):
         print(f"error: runs folder {_one_line(root, 200)} does not exist", file=sys.stderr)
         return EXIT_ERROR
+    if args.action != "list":
+        # The command line acts as the machine's admin: whoever has a shell has the files anyway.
+        if args.action != "clear" and not args.run_id:
+            print(f"error: runs {args.action} needs a run id", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            if args.action == "cancel":
+                runqueue.cancel(args.run_id, root, access.ADMIN)
+                done = f"cancelled {args.run_id}"
+            elif args.action == "stop":
+                done = f"{runqueue.stop(args.run_id, root, access.ADMIN)} {args.run_id}"
+            elif args.action == "delete":
+                runqueue.delete(args.run_id, root, access.ADMIN)
+                done = f"deleted {args.run_id}"
+            else:
+                done = f"cancelled {len(runqueue.clear_queue(root, access.ADMIN))} waiting runs"
+        except (runs.RunError, access.AccessError) as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+        runqueue.dispatch(root)
+        if args.json:
+            _emit({"ok": True, "done": done})
+        else:
+            print(done)
+        return 0
     try:
+        runqueue.dispatch(root)  # every CLI call moves the queue on (no daemon)
         infos = runs.list_runs(root)
+        queue = {q.run_id: q for q in runqueue.queue_view(root, infos)}
     except (OSError, ValueError) as exc:
         print(f"error: cannot read runs folder {_one_line(root, 200)}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     rows = []
     for r in infos:
         duration = _num(r.duration_s)
+        q = queue.get(r.run_id)
         rows.append(
             {
                 "run_id": r.run_id,
@@ -360,6 +409,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 "pid": r.status_data.get("pid"),
                 "error": None if r.status_data.get("error") is None else _one_line(r.status_data.get("error")),
                 "has_model": r.has_model,
+                "owner": r.owner,
+                "sweep": r.sweep,
+                # The queue: 0 = training now, 1 = next, ...; None = not in the queue (ended).
+                "queue_position": None if q is None else q.position,
+                "eta_start": None if q is None or q.eta_start is None else round(q.eta_start, 1),
+                "ray_job": r.status_data.get("ray_job"),
             }
         )
     if args.json:
@@ -369,10 +424,40 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {root}")
     for r in rows:
         acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
+        where = ""
+        if r["queue_position"]:
+            where = (
+                f"  #{r['queue_position']} in queue, starts ~{time.strftime('%H:%M', time.localtime(r['eta_start']))}"
+            )
         print(
             f"{r['run_id']:32s} {r['status']:9s} {r['preset']:6s} epochs {r['epochs_done']:3d}  test {acc}"
+            + (f"  by {r['owner']}" if r["owner"] else "")
+            + where
             + (f"  ({r['error']})" if r["error"] and r["status"] == "failed" else "")
         )
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import runs
+    from .config import preset
+    from .sweep import parse_grid, queue_sweep
+
+    _use_ray(args)
+    root = Path(args.root) if args.root else runs.default_runs_root()
+    try:
+        base = preset(args.preset, epochs=args.epochs, limit=args.limit, seed=args.seed)
+        grid = parse_grid(args.grid)
+        sweep_id, dirs = queue_sweep(base, grid, root, owner=args.owner or "")
+    except (ValueError, runs.RunError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _emit({"sweep": sweep_id, "runs": [d.name for d in dirs], "grid": grid})
+    else:
+        print(f"sweep {sweep_id}: queued {len(dirs)} runs in {root}")
+        for d in dirs:
+            print(f"  {d.name}")
     return 0
 
 
@@ -458,10 +543,25 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_predict)
 
-    r = sub.add_parser("runs", help="list training runs with their real status")
+    r = sub.add_parser("runs", help="list runs and the queue; stop, cancel or delete a run; clear the queue")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "cancel", "stop", "delete", "clear"])
+    r.add_argument("run_id", nargs="?", help="the run to act on")
     r.add_argument("--root", help="runs folder (default ./runs)")
+    r.add_argument("--ray", metavar="ADDRESS", help="run queued runs on this Ray cluster (as FMNIST_RAY_ADDRESS)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
+
+    w = sub.add_parser("sweep", help="queue one run per combination of a grid of settings")
+    w.add_argument("--preset", default="fast", help="paper | fast | best")
+    w.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2", help="e.g. learning_rate=1e-3,3e-3")
+    w.add_argument("--epochs", type=int)
+    w.add_argument("--limit", type=int, help="use only N training images (stratified)")
+    w.add_argument("--seed", type=int)
+    w.add_argument("--owner", help="display name recorded as the runs' owner")
+    w.add_argument("--root", help="runs folder (default ./runs)")
+    w.add_argument("--ray", metavar="ADDRESS", help="run the sweep on this Ray cluster (as FMNIST_RAY_ADDRESS)")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_sweep)
 
     f = sub.add_parser("figures", help="PNG curves and confusion matrix from model JSON files (for docs)")
     f.add_argument("results", nargs="+", help="models/NAME.json, NAME.keras or a run's run.json")

@@ -15,9 +15,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from fmnist_core import runs
+from fmnist_core import access, runqueue, runs
 from fmnist_core.config import PRESETS, TrainConfig
 from fmnist_core.estimate import config_problems, format_duration
+from ui import class_widgets as cw
 from ui.common import MODEL_KEY, dataset_arrays
 
 PRESET_KEY = "train_preset"
@@ -42,6 +43,7 @@ STATUS_ICON = {
     "finished": ":material/check_circle:",
     "stopped": ":material/stop_circle:",
     "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
 }
 STATUS_COLOR = {"running": "blue", "queued": "gray", "stopping": "orange", "finished": "green", "stopped": "orange"}
 
@@ -249,14 +251,13 @@ def aug_settings(cfg: TrainConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------- live run
 
 
-def watched_run(root: Path) -> runs.RunInfo | None:
-    """The run the live panel shows: the active one, else this session's last, else the newest."""
-    all_runs = runs.list_runs(root)
-    active = next((r for r in all_runs if r.active), None)
-    if active is not None:
-        return active
+def watched_run(all_runs: list[runs.RunInfo]) -> runs.RunInfo | None:
+    """The run the live panel shows: this session's last run, else one training now, else the newest."""
     mine = next((r for r in all_runs if r.run_id == st.session_state.get(WATCH)), None)
-    return mine or (all_runs[0] if all_runs else None)
+    if mine is not None:
+        return mine
+    training = sorted((r for r in all_runs if r.active and not r.waiting), key=lambda r: r.run_id)
+    return training[0] if training else (all_runs[0] if all_runs else None)
 
 
 def curves_figure(metrics: list[dict[str, Any]], epochs: int | None = None) -> go.Figure:
@@ -315,9 +316,14 @@ def pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.1%}"
 
 
-def live_panel(root: Path) -> None:
-    """The run being watched: status, progress bar, Stop, key numbers and the growing curves."""
-    run = watched_run(root)
+def live_panel(root: Path, actor: access.Actor | None) -> None:
+    """The run being watched: status, progress bar, Stop, key numbers, the growing curves; and the queue.
+
+    Each poll also moves the queue on (``runqueue.dispatch``), so no daemon is needed.
+    """
+    runqueue.dispatch(root, wait=False)
+    all_runs = runs.list_runs(root)
+    run = watched_run(all_runs)
     if run is None:
         st.info("No run yet. Choose the settings below and press **Start training**.")
         return
@@ -326,21 +332,30 @@ def live_panel(root: Path) -> None:
     # itself; the sidebar picker learns of a new model at the next interaction.
     icon = STATUS_ICON.get(run.status, "")
     head, button = st.columns([4, 1], vertical_alignment="center")
-    head.markdown(f"### {icon} Run `{run.run_id}` &nbsp; :{STATUS_COLOR.get(run.status, 'red')}-badge[{run.status}]")
+    badge = f":{STATUS_COLOR.get(run.status, 'red')}-badge[{'waiting' if run.waiting else run.status}]"
+    head.markdown(f"### {icon} Run `{run.run_id}` &nbsp; {badge}")
+    if run.owner:
+        head.caption(f"Started by **{run.owner}**.")
     if run.active:
-        button.button(
-            "Stop training",
-            icon=":material/stop:",
-            type="primary",
-            key="train_stop",
-            disabled=run.status == "stopping",
-            on_click=runs.request_stop,
-            args=(run.path,),
-            help="Ends the run after the current batch and keeps the best weights so far.",
-            width="stretch",
-        )
-        frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
-        st.progress(frac, text=text)
+        if actor is not None and access.can(actor, run, "stop"):
+            button.button(
+                "Leave the queue" if run.waiting else "Stop training",
+                icon=":material/stop:",
+                type="primary",
+                key="train_stop",
+                disabled=run.status == "stopping",
+                on_click=cw.stop_clicked,
+                args=(run.run_id, root, actor),
+                help="Ends the run after the current batch and keeps the best weights so far.",
+                width="stretch",
+            )
+        else:
+            button.caption(f"Only {run.owner or 'its owner'} or the teacher can stop this run.")
+        if run.waiting:
+            st.info(cw.position_line(run, root, all_runs), icon=":material/hourglass_top:")
+        else:
+            frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
+            st.progress(frac, text=text)
     elif run.status == "failed":
         st.error(f"This run failed: {run.status_data.get('error') or 'unknown error'}")
     else:
@@ -363,6 +378,7 @@ def live_panel(root: Path) -> None:
         st.plotly_chart(curves_figure(run.metrics, epochs), key="train_curves", config={"displaylogo": False})
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
+    cw.queue_panel(root, all_runs, actor)
 
 
 # ---------------------------------------------------------------- history
@@ -376,11 +392,12 @@ def history_rows(all_runs: list[runs.RunInfo]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "Run": r.run_id,
+                "Owner": r.owner or "-",
                 "Preset": r.preset,
                 "Epochs": f"{r.epochs_done} / {r.config.get('epochs', '?')}",
                 "Best val acc": None if r.best_val_accuracy is None else 100 * r.best_val_accuracy,
                 "Test acc": None if r.test_accuracy is None else 100 * r.test_accuracy,
-                "Status": r.status,
+                "Status": "waiting" if r.waiting else r.status,
                 "Duration": format_duration(r.duration_s),
                 "Images": r.config.get("limit") or 60000,
                 "Started": None if not created else np.datetime64(int(created), "s"),
@@ -413,11 +430,13 @@ def make_active(key: str, flash: bool = True) -> None:
         st.session_state[FLASH] = f"`{key.split(':', 1)[1]}` is now the active model."
 
 
-def delete_confirmed(run_id: str, root: Path) -> None:
-    """on_click of the confirmation: delete the run folder."""
+def delete_confirmed(run_id: str, root: Path, actor: access.Actor | None) -> None:
+    """on_click of the confirmation: delete the run folder (the core checks who asks)."""
     try:
-        runs.delete_run(run_id, root)
+        if actor is None:
+            raise access.AccessError("type your name first")
+        runqueue.delete(run_id, root, actor)
         st.session_state[FLASH] = f"Run `{run_id}` deleted."
-    except runs.RunError as exc:
+    except (runs.RunError, access.AccessError) as exc:
         st.session_state[FLASH] = f"Not deleted: {exc}"
     st.session_state[CONFIRM_DELETE] = None
