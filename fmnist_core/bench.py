@@ -624,7 +624,7 @@ def _first_prediction(page, url: str, t0: float, notes: list[str]) -> dict[str, 
     """Open the Predict page, choose "Test image", press its random-image button, wait for the probabilities."""
     import re
 
-    page.goto(url + "/predict")
+    page.goto(url + "/Predict")
     page.locator('[data-testid="stMain"] h1').first.wait_for()  # the page's title is drawn
     page.wait_for_function(WAIT_DONE)
     t_page = time.time()

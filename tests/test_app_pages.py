@@ -32,7 +32,7 @@ def app() -> AppTest:
 
 def train_page() -> AppTest:
     at = app()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/1_Train.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -51,12 +51,12 @@ def curves(at) -> list[dict]:
     return json.loads(charts[0].proto.spec)["data"] if charts else []
 
 
-@pytest.mark.parametrize("page", ["views/home.py", "views/train.py", "views/evaluate.py", "views/predict.py"])
+@pytest.mark.parametrize("page", ["app.py", "pages/1_Train.py", "pages/2_Evaluate.py", "pages/3_Predict.py"])
 def test_every_page_loads_without_exception(page):
     at = app()
     at.switch_page(page).run()
     assert not at.exception, at.exception
-    if page in ("views/home.py", "views/train.py"):
+    if page in ("app.py", "pages/1_Train.py"):
         assert not at.error, [e.value for e in at.error]
 
 

@@ -37,7 +37,7 @@ POINTS_JS = """(id) => {
 
 
 def open_train(page, url: str) -> None:
-    page.goto(url + "/train", timeout=LONG)  # the machine is busy training: be patient
+    page.goto(url + "/Train", timeout=LONG)  # the machine is busy training: be patient
     page.get_by_role("button", name="Start training").wait_for(timeout=LONG)
     # The augmentation preview is drawn last (the first visit loads TensorFlow for it).
     page.locator('[data-testid="stImage"] img').first.wait_for(timeout=LONG)
@@ -135,7 +135,7 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     # A click that lands while the live panel reruns the whole page (status queued -> running) can
     # be swallowed by that rerun (seen once in CI); a person clicks again, and so do we, twice at most.
     for attempt in range(3):
-        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Home").click()
+        page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Home").click()
         try:
             page.get_by_text("Where to go").wait_for(timeout=30_000)
             break
@@ -143,7 +143,7 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
             if attempt == 2:
                 raise
     screenshot(page, "train-left-for-home")
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Train").click()
+    page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Train").click()
     page.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
     assert watch_points(page, run.run_id, until=1)[-1] >= 1  # the first epoch is on the chart
     bar = page.locator('[data-testid="stProgress"]')

@@ -1,6 +1,6 @@
 """Widgets of the Train page: the settings form, the live run panel, the curves and the history.
 
-The page (views/train.py) lays these out; the logic they call lives in fmnist_core (runs,
+The page (pages/1_Train.py) lays these out; the logic they call lives in fmnist_core (runs,
 estimate, preview). Widget values persist across page switches (``persist_state="session"``),
 so a teacher who looks at Evaluate and comes back finds the settings as they left them.
 """

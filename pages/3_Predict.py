@@ -7,6 +7,9 @@ from fmnist_core.preprocess import DEFAULT_TOLERANCE, unusual_input
 from fmnist_core.registry import model_class_names
 from ui import predict_widgets as w
 from ui.common import active_model, predictor_for
+from ui.frame import frame
+
+frame("Predict")
 
 SOURCES = ["Upload", "Draw", "Camera", "Test image"]
 st.session_state.setdefault("predict_source", "Upload")

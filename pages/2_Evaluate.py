@@ -11,6 +11,9 @@ from fmnist_core import evaluate as ev
 from fmnist_core.compare import compare_reports
 from ui import evaluate_widgets as ew
 from ui.common import active_model, dataset_or_stop, model_choices
+from ui.frame import frame
+
+frame("Evaluate")
 
 PER_PAGE = 24
 

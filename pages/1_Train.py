@@ -11,6 +11,9 @@ from fmnist_core import runs
 from fmnist_core.estimate import config_advice, estimate, format_duration
 from ui import train_widgets as tw
 from ui.common import runs_root
+from ui.frame import PAGE_FILES, frame
+
+frame("Train")
 
 tw.init_train_state()
 root = runs_root()
@@ -98,7 +101,7 @@ else:
         on_click=tw.make_active,
         args=(f"run:{pick.run_id}", False),
     ):
-        st.switch_page("views/evaluate.py")
+        st.switch_page(PAGE_FILES["Evaluate"])
     b2.button(
         "Make active model",
         icon=":material/star:",
