@@ -17,9 +17,9 @@ from plotly.subplots import make_subplots
 
 from fmnist_core import access, runqueue, runs
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.estimate import config_problems, format_duration
+from fmnist_core.estimate import config_problems, format_duration, preset_description
 from ui import class_widgets as cw
-from ui.common import MODEL_KEY, dataset_arrays
+from ui.common import MODEL_KEY, dataset_arrays, runs_root
 
 PRESET_KEY = "train_preset"
 PREVIEW_SEED = "train_preview_seed"
@@ -27,12 +27,6 @@ WATCH = "train_watch"  # run id last started from this session
 CONFIRM_DELETE = "train_confirm_delete"
 FLASH = "train_flash"  # a message to show once after a rerun
 
-PRESET_HELP = {
-    "paper": "The report's recipe: batch 32, Adam 0.001, up to 20 epochs with early stopping, "
-    "rotation 10° / shift 10% / zoom 10%.",
-    "fast": "A classroom run of about a minute and a half: batch 128, 2 epochs, one-cycle learning rate, no augmentation.",
-    "best": "Our best recipe: a wider network, flips, shifts and random erasing, label smoothing, 24 epochs.",
-}
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 # Material icons (Streamlit's own font) rather than emoji, which some browsers lack.
@@ -123,7 +117,9 @@ def settings_form() -> None:
         help="Loads a complete recipe; change any setting below afterwards.",
         **keep,
     )
-    st.caption(PRESET_HELP.get(st.session_state[PRESET_KEY], ""))
+    # What the preset does, and its run time only when measured on this machine (never a figure
+    # from the other CPU kind): the estimate below measures once, then this caption has it too.
+    st.caption(preset_description(st.session_state[PRESET_KEY], runs_root=runs_root()))
     c1, c2 = st.columns(2)
     c1.number_input(
         "Epochs", 1, 200, step=1, key="train_epochs", help="Passes over the training images (1-200).", **keep
