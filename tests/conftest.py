@@ -63,15 +63,8 @@ def tiny_run(tmp_path_factory, dataset) -> Path:
     return run_dir
 
 
-@pytest.fixture()
-def runs_root(tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
-    """An isolated runs folder holding a copy of the tiny run; the app and CLI use it."""
-    root = tmp_path / "runs"
-    root.mkdir()
-    shutil.copytree(tiny_run, root / "tiny")
-    monkeypatch.setenv("FMNIST_RUNS_DIR", str(root))
-    yield root
-    # Stop any run a test (or a failing one) left behind: never two trainers on this machine.
+def _stop_active_runs(root: Path) -> None:
+    """Stop any run a test (or a failing one) left behind: never two trainers on this machine."""
     from fmnist_core import runs
 
     for r in runs.list_runs(root):
@@ -80,15 +73,51 @@ def runs_root(tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
             runs.wait(r.path, timeout=120)
 
 
+def _runs_folder(parent: Path, tiny_run: Path) -> Path:
+    root = parent / "runs"
+    root.mkdir()
+    shutil.copytree(tiny_run, root / "tiny")
+    return root
+
+
+@pytest.fixture(scope="module")
+def module_runs_root(tmp_path_factory, tiny_run) -> Iterator[Path]:
+    """The runs folder of the module's app server (one per test module, see ``app_server``)."""
+    root = _runs_folder(tmp_path_factory.mktemp("served"), tiny_run)
+    yield root
+    _stop_active_runs(root)
+
+
+@pytest.fixture()
+def runs_root(request, tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
+    """An isolated runs folder holding a copy of the tiny run; the app and CLI use it.
+
+    Tests that also use ``app_server`` get the server's folder, shared by the tests of their module
+    (runs they start stay listed for the next test there); all others get a fresh folder.
+    """
+    if "app_server" in request.fixturenames:
+        root = request.getfixturevalue("module_runs_root")
+    else:
+        root = _runs_folder(tmp_path, tiny_run)
+    monkeypatch.setenv("FMNIST_RUNS_DIR", str(root))
+    yield root
+    _stop_active_runs(root)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def app_server(runs_root):
-    """`streamlit run app.py` on a free localhost port, with its own runs folder; yields the URL."""
+@pytest.fixture(scope="module")
+def app_server(module_runs_root):
+    """`streamlit run app.py` on a free localhost port, with its own runs folder; yields the URL.
+
+    One server per test module: starting it (and loading TensorFlow and a model in it) costs 10-20 s
+    on the slow CPU, and every browser test opens its own tab, so tests do not share a session.
+    """
+    runs_root = module_runs_root
     port = _free_port()
     env = {**os.environ, "FMNIST_RUNS_DIR": str(runs_root), "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = open(runs_root.parent / "streamlit.log", "wb")

@@ -53,7 +53,7 @@ def test_saved_model_loads_with_plain_keras_and_matches_run_json(tiny_run, datas
 
 def test_stop_request_ends_early_and_keeps_a_model(tmp_path, dataset):
     run_dir = tmp_path / "runs" / "stopme"
-    config = preset("paper", limit=3000, epochs=20, patience=None)
+    config = preset("paper", limit=1000, epochs=20, patience=None)  # 25 steps an epoch
     done: dict = {}
     worker = threading.Thread(target=lambda: done.setdefault("r", train(config, run_dir, data=dataset)))
     worker.start()
