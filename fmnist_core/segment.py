@@ -27,6 +27,9 @@ METHODS = ("grabcut", "border", "hybrid", "none")
 DEFAULT_METHOD = "grabcut"  # measured best on clothing-dev (docs/PHOTOS.md)
 BORDER_BAND = 0.04  # share of each side treated as background seed
 GRABCUT_ITERATIONS = 4
+MIN_SIDE = 16  # smaller images are kept whole (an icon, a 28x28 that is not the dataset's)
+BRIDGE = 0.06  # items joined by a neck thinner than this share of the image count as separate
+CORE_SHARE = 0.4  # ... only when the eroded cores keep this share of the mask (solid items)
 ITEM_SHARE = 0.25  # a part at least this share of the largest part counts as a separate item
 MIN_ITEM = 0.004  # ... and at least this share of the image
 
@@ -155,13 +158,8 @@ def mask_grabcut(small: np.ndarray, rect: tuple[int, int, int, int] | None = Non
     return _clean((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD))
 
 
-def main_item(mask: np.ndarray) -> tuple[np.ndarray, int]:
-    """Keep the largest, most central connected part; also say how many similar-sized parts there were.
-
-    Score = area x (1 - 0.5 x distance of its centre from the image centre, 0 at the centre and
-    1 in a corner), so of two equal shoes the more central one wins, and a big garment beats a
-    label or a hanger beside it.
-    """
+def _pick(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """The best-scoring connected part of ``mask`` and how many similar-sized parts it has."""
     cv2 = _cv2()
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
     if n <= 2:
@@ -174,6 +172,46 @@ def main_item(mask: np.ndarray) -> tuple[np.ndarray, int]:
     best = int(np.argmax(score))
     items = int(np.sum((areas >= ITEM_SHARE * areas.max()) & (areas >= MIN_ITEM * h * w)))
     return labels == best + 1, max(1, items)
+
+
+def main_item(mask: np.ndarray) -> tuple[np.ndarray, int]:
+    """Keep the largest, most central item; also say how many similar-sized items there were.
+
+    Items are the connected parts of the mask after an erosion of ``BRIDGE`` of its size, so two
+    shoes that touch at one point, or a garment and a label joined by a thread, count as two.
+    Score = area x (1 - 0.5 x distance of its centre from the image centre, 0 at the centre and
+    1 in a corner): of two equal shoes the more central one wins, a big garment beats a label.
+    The kept item gets back every mask pixel nearer to it than to another item.
+    """
+    cv2 = _cv2()
+    m8 = mask.astype(np.uint8)
+    k = max(3, round(BRIDGE * max(mask.shape)) | 1)
+    cores = cv2.erode(m8, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    if cores.sum() < CORE_SHARE * m8.sum():
+        return _pick(mask)  # a thin garment (sandal straps) erodes away: no split on that
+    core, items = _pick(cores > 0)
+    if items < 2:
+        return _pick(mask)  # one item: keep all of it, thin parts included
+    # Nearest core of every pixel: the distance transform's labels name the zero-pixel parts.
+    _, nearest = cv2.distanceTransformWithLabels(
+        (1 - cores).astype(np.uint8), cv2.DIST_L2, 3, labelType=cv2.DIST_LABEL_CCOMP
+    )
+    mine = np.unique(nearest[core])
+    kept = mask & np.isin(nearest, mine)
+    return _pick(kept)[0], items
+
+
+def _raw_mask(small: np.ndarray, scale: float, method: str, box) -> tuple[np.ndarray, str]:
+    """The mask of the small copy by ``method`` (a ``box`` in photo pixels overrides it), and the method used."""
+    if box is not None:
+        x0, y0, x1, y1 = (float(v) * scale for v in box)
+        rect = (round(min(x0, x1)), round(min(y0, y1)), round(max(x0, x1)), round(max(y0, y1)))
+        return mask_grabcut(small, rect=rect), "grabcut (box)"
+    if method == "grabcut":
+        return mask_grabcut(small), method
+    if method == "border":
+        return mask_border(small), method
+    return mask_grabcut(small, seed=mask_border(small)), method
 
 
 def segment(
@@ -195,17 +233,13 @@ def segment(
     h, w = rgb.shape[:2]
     if method == "none" and box is None:
         return Segmentation(np.ones((h, w), bool), "none", 1, 1.0)
+    if min(h, w) < MIN_SIDE:
+        return Segmentation(np.ones((h, w), bool), method, 1, 1.0, "too small to segment")
     small, scale = _downscale(rgb, side)
-    if box is not None:
-        x0, y0, x1, y1 = (float(v) * scale for v in box)
-        raw = mask_grabcut(small, rect=(round(min(x0, x1)), round(min(y0, y1)), round(max(x0, x1)), round(max(y0, y1))))
-        method = "grabcut (box)"
-    elif method == "grabcut":
-        raw = mask_grabcut(small)
-    elif method == "border":
-        raw = mask_border(small)
-    else:
-        raw = mask_grabcut(small, seed=mask_border(small))
+    try:
+        raw, method = _raw_mask(small, scale, method, box)
+    except cv2.error:  # e.g. GrabCut on a one-colour image has no samples for one of its models
+        return Segmentation(np.ones((h, w), bool), method, 1, 1.0, "no garment found")
     kept, items = main_item(raw) if raw.any() else (raw, 0)
     share = float(kept.mean())
     fallback = None

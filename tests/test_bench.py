@@ -77,7 +77,8 @@ def test_bench_fast_reports_epochs_and_final_accuracy():
 def test_bench_predict_times_one_photo_both_ways(tiny_run):
     code, out, err = bench("predict", "--model", str(tiny_run / "model.keras"), "--calls", "20")
     assert code == 0, err
-    for field in ("p50_ms", "p95_ms", "naive_p50_ms", "ratio", "model_only_p50_ms", "preprocess_p50_ms"):
+    fields = ("p50_ms", "p95_ms", "naive_p50_ms", "ratio", "model_only_p50_ms", "preprocess_p50_ms")
+    for field in (*fields, "segmented_p50_ms", "phone_12mp_preprocess_p50_ms"):
         assert out[field] > 0, field
     assert out["p95_ms"] >= out["p50_ms"]
     assert out["same_answers"] is True
