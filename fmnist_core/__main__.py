@@ -1,4 +1,4 @@
-"""Command line: ``python -m fmnist_core {data,train,estimate,evaluate,predict,runs,bench} ... [--json]``.
+"""Command line: ``python -m fmnist_core {data,train,estimate,evaluate,predict,photos,runs,sweep,bench} ... [--json]``.
 
 Errors the user can fix print one line to stderr and exit non-zero, never a traceback.
 """
@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .segment import DEFAULT_METHOD, METHODS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -170,6 +172,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         msg = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
         print(f"error: training failed: {msg}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        _dispatch_on_exit(run_dir)
     summary = {
         "run_dir": str(run_dir),
         "status": result["status"],
@@ -187,6 +191,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{result['train_seconds']:.0f} s training -> {run_dir / 'model.keras'}"
         )
     return 0
+
+
+def _dispatch_on_exit(run_dir: Path) -> None:
+    """A trainer started from the queue starts the next queued run when it ends (no daemon needed)."""
+    if os.environ.get("FMNIST_DISPATCH_ON_EXIT") != "1":
+        return
+    from . import runqueue
+
+    try:
+        runqueue.dispatch(run_dir.resolve().parent)
+    except Exception as exc:  # noqa: BLE001 - the next page poll or CLI call will dispatch instead
+        print(f"warning: could not start the next queued run: {exc}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -285,7 +301,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prepared: dict[int, Any] = {}
     for i, path in enumerate(args.images):
         try:
-            prep = prepare_any(load_image(path), args.invert)
+            prep = prepare_any(load_image(path), args.invert, method=args.segment, box=args.box)
             prep.steps = []  # the CLI shows no steps; do not hold every original image in memory
             prepared[i] = prep
             results.append({"path": path})
@@ -301,8 +317,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             with _native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
                 from .predict import Predictor
+                from .registry import default_photo_model
 
-                predictor = Predictor.from_spec(args.model)
+                predictor = Predictor.from_spec(args.model or default_photo_model())
                 for i, prep in prepared.items():
                     results[i].update(predictor.predict_prepared(prep, top_k=args.top_k).as_dict())
         except ModelError as exc:
@@ -318,10 +335,82 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for r in results:
             if "error" not in r:
                 tops = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
-                print(f"{r['path']}: {r['label']} ({r['probability']:.1%})  [{tops}]")
+                answer = f"{r['label']} ({r['probability']:.1%})"
+                if r.get("rejected"):
+                    answer = f"none of the ten classes ({r['reason']}; closest {answer})"
+                print(f"{r['path']}: {answer}  [{tops}]")
     for r in failed:  # one line per bad file, on stderr in both modes
         print(f"error: {_one_line(r['path'], 120)}: {r['error']}", file=sys.stderr)
     return EXIT_ERROR if failed else 0
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    """'x0,y0,x1,y1' -> four floats (argparse type)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
+        raise argparse.ArgumentTypeError("give the box as x0,y0,x1,y1 with x1 > x0 and y1 > y0")
+    return values  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- photos
+
+
+def cmd_photos(args: argparse.Namespace) -> int:
+    """Strict / lenient accuracy, per folder, confusion table and reject rates on labelled photos."""
+    _quiet_tf()
+    from .photos import evaluate_photos
+    from .registry import ModelError
+
+    def progress(i: int, n: int, _res: Any) -> None:
+        if i == n or i % 25 == 0:
+            print(f"{i}/{n} photos", file=sys.stderr, flush=True)
+
+    try:
+        with _native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
+            from .predict import Predictor
+            from .registry import default_photo_model
+
+            predictor = Predictor.from_spec(args.model or default_photo_model())
+        out = evaluate_photos(args.dir, predictor, args.segment, not args.no_reject, progress)
+    except (FileNotFoundError, ModelError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    if not out["photos"]:
+        print(f"error: no photos in labelled folders under {args.dir}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        _emit(out)
+        return 0
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    print(
+        f"{out['photos']} photos ({out['in_scope']} in scope, {out['out_of_scope']} out of scope), model {out['model']}"
+    )
+    print(f"  strict accuracy {pct(out['strict_accuracy'])}, lenient {pct(out['lenient_accuracy'])}")
+    print(
+        f"  rejected as none of the ten: in scope {pct(out['reject_rate_in_scope'])}, "
+        f"out of scope {pct(out['reject_rate_out_of_scope'])}"
+    )
+    print(f"  time per photo: p50 {out['seconds_per_photo']['p50'] * 1000:.0f} ms")
+    print("  folder        photos  strict lenient rejected")
+    for name, p in out["per_folder"].items():
+        strict = pct(p["strict_accuracy"]) if p["in_scope"] else "-"
+        lenient = pct(p["lenient_accuracy"]) if p["in_scope"] else "-"
+        print(f"  {name:12s} {p['photos']:7d} {strict:>7s} {lenient:>7s} {pct(p['reject_rate']):>8s}")
+    cols = out["columns"]
+    short = [c.split("/")[0][:7] for c in cols]
+    print("  confusion (folder x answer):")
+    print("  " + " " * 12 + "".join(f"{c:>8s}" for c in short))
+    for name, row in out["confusion"].items():
+        print(f"  {name:12s}" + "".join(f"{row.get(c, 0):8d}" for c in cols))
+    if out["skipped_folders"]:
+        print(f"  skipped folders (no class known): {', '.join(out['skipped_folders'])}")
+    return 0
 
 
 # ---------------------------------------------------------------- runs
@@ -332,21 +421,56 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    from . import runs
+def _use_ray(args: argparse.Namespace) -> None:
+    """``--ray ADDRESS`` is the same as ``FMNIST_RAY_ADDRESS=ADDRESS``."""
+    if getattr(args, "ray", None):
+        os.environ["FMNIST_RAY_ADDRESS"] = args.ray
 
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from . import access, runqueue, runs
+
+    _use_ray(args)
     root = Path(args.root) if args.root else runs.default_runs_root()
     if args.root and (not root.exists() or not root.is_dir()):
         print(f"error: runs folder {_one_line(root, 200)} does not exist", file=sys.stderr)
         return EXIT_ERROR
+    if args.action != "list":
+        # The command line acts as the machine's admin: whoever has a shell has the files anyway.
+        if args.action != "clear" and not args.run_id:
+            print(f"error: runs {args.action} needs a run id", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            if args.action == "cancel":
+                runqueue.cancel(args.run_id, root, access.ADMIN)
+                done = f"cancelled {args.run_id}"
+            elif args.action == "stop":
+                done = f"{runqueue.stop(args.run_id, root, access.ADMIN)} {args.run_id}"
+            elif args.action == "delete":
+                runqueue.delete(args.run_id, root, access.ADMIN)
+                done = f"deleted {args.run_id}"
+            else:
+                done = f"cancelled {len(runqueue.clear_queue(root, access.ADMIN))} waiting runs"
+        except (runs.RunError, access.AccessError) as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+        runqueue.dispatch(root)
+        if args.json:
+            _emit({"ok": True, "done": done})
+        else:
+            print(done)
+        return 0
     try:
+        runqueue.dispatch(root)  # every CLI call moves the queue on (no daemon)
         infos = runs.list_runs(root)
+        queue = {q.run_id: q for q in runqueue.queue_view(root, infos)}
     except (OSError, ValueError) as exc:
         print(f"error: cannot read runs folder {_one_line(root, 200)}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     rows = []
     for r in infos:
         duration = _num(r.duration_s)
+        q = queue.get(r.run_id)
         rows.append(
             {
                 "run_id": r.run_id,
@@ -360,6 +484,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 "pid": r.status_data.get("pid"),
                 "error": None if r.status_data.get("error") is None else _one_line(r.status_data.get("error")),
                 "has_model": r.has_model,
+                "owner": r.owner,
+                "sweep": r.sweep,
+                # The queue: 0 = training now, 1 = next, ...; None = not in the queue (ended).
+                "queue_position": None if q is None else q.position,
+                "eta_start": None if q is None or q.eta_start is None else round(q.eta_start, 1),
+                "ray_job": r.status_data.get("ray_job"),
             }
         )
     if args.json:
@@ -369,10 +499,40 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {root}")
     for r in rows:
         acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
+        where = ""
+        if r["queue_position"]:
+            where = (
+                f"  #{r['queue_position']} in queue, starts ~{time.strftime('%H:%M', time.localtime(r['eta_start']))}"
+            )
         print(
             f"{r['run_id']:32s} {r['status']:9s} {r['preset']:6s} epochs {r['epochs_done']:3d}  test {acc}"
+            + (f"  by {r['owner']}" if r["owner"] else "")
+            + where
             + (f"  ({r['error']})" if r["error"] and r["status"] == "failed" else "")
         )
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import runs
+    from .config import preset
+    from .sweep import parse_grid, queue_sweep
+
+    _use_ray(args)
+    root = Path(args.root) if args.root else runs.default_runs_root()
+    try:
+        base = preset(args.preset, epochs=args.epochs, limit=args.limit, seed=args.seed)
+        grid = parse_grid(args.grid)
+        sweep_id, dirs = queue_sweep(base, grid, root, owner=args.owner or "")
+    except (ValueError, runs.RunError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _emit({"sweep": sweep_id, "runs": [d.name for d in dirs], "grid": grid})
+    else:
+        print(f"sweep {sweep_id}: queued {len(dirs)} runs in {root}")
+        for d in dirs:
+            print(f"  {d.name}")
     return 0
 
 
@@ -452,16 +612,43 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("predict", help="classify image files")
     q.add_argument("images", nargs="+")
-    q.add_argument("--model", help="shipped name, run id or .keras path (default: paper model)")
+    q.add_argument("--model", help="shipped name, run id or .keras path (default: the photo model)")
     q.add_argument("--top-k", type=int, default=3)
     q.add_argument("--invert", default="auto", choices=["auto", "on", "off"])
+    q.add_argument(
+        "--segment", default=DEFAULT_METHOD, choices=METHODS, help=f"segmentation (default {DEFAULT_METHOD})"
+    )
+    q.add_argument("--box", type=_box, help="x0,y0,x1,y1 around the garment (image pixels): re-seeds the mask")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_predict)
 
-    r = sub.add_parser("runs", help="list training runs with their real status")
+    ph = sub.add_parser("photos", help="accuracy on a folder tree of labelled real photos (folder = label)")
+    ph.add_argument("dir", type=Path)
+    ph.add_argument("--model", help="shipped name, run id or .keras path (default: the photo model)")
+    ph.add_argument("--segment", default=DEFAULT_METHOD, choices=METHODS)
+    ph.add_argument("--no-reject", action="store_true", help="never answer 'none of the ten'")
+    ph.add_argument("--json", action="store_true")
+    ph.set_defaults(func=cmd_photos)
+
+    r = sub.add_parser("runs", help="list runs and the queue; stop, cancel or delete a run; clear the queue")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "cancel", "stop", "delete", "clear"])
+    r.add_argument("run_id", nargs="?", help="the run to act on")
     r.add_argument("--root", help="runs folder (default ./runs)")
+    r.add_argument("--ray", metavar="ADDRESS", help="run queued runs on this Ray cluster (as FMNIST_RAY_ADDRESS)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
+
+    w = sub.add_parser("sweep", help="queue one run per combination of a grid of settings")
+    w.add_argument("--preset", default="fast", help="paper | fast | best")
+    w.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2", help="e.g. learning_rate=1e-3,3e-3")
+    w.add_argument("--epochs", type=int)
+    w.add_argument("--limit", type=int, help="use only N training images (stratified)")
+    w.add_argument("--seed", type=int)
+    w.add_argument("--owner", help="display name recorded as the runs' owner")
+    w.add_argument("--root", help="runs folder (default ./runs)")
+    w.add_argument("--ray", metavar="ADDRESS", help="run the sweep on this Ray cluster (as FMNIST_RAY_ADDRESS)")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_sweep)
 
     f = sub.add_parser("figures", help="PNG curves and confusion matrix from model JSON files (for docs)")
     f.add_argument("results", nargs="+", help="models/NAME.json, NAME.keras or a run's run.json")

@@ -407,7 +407,7 @@ def _train_locked(
     bn_idx = tr[:BN_REESTIMATE_IMAGES]
     bn_batches = eval_dataset(ds.x_train[bn_idx], ds.y_train[bn_idx], batch_size=config.batch_size)
 
-    model = build(config.architecture, dtype=precision)
+    model = build(config.architecture, dtype=precision, dropout=config.dropout)
     compile_for_training(model, config, steps)
 
     recorder = make_recorder(run_dir, stop, len(tr), config, bn_batches=bn_batches)

@@ -61,7 +61,7 @@ def main() -> int:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 950})
             page.set_default_timeout(300_000)
-            nav = page.locator("[data-testid='stSidebarNav']")
+            nav = page.locator("[data-testid='stSidebar']")
 
             page.goto(url)
             page.get_by_role("combobox", name="Active model").wait_for()

@@ -28,7 +28,7 @@ def open_evaluate() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["model_key"] = "run:tiny"  # not a shipped model, even once models/ has some
     at.run()
-    at.switch_page("views/evaluate.py")
+    at.switch_page("pages/2_Evaluate.py")
     at.run()
     assert not at.exception, at.exception
     return at

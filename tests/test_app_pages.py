@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import runs
+from fmnist_core import access, runqueue, runs
 from fmnist_core.config import preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +32,7 @@ def app() -> AppTest:
 
 def train_page() -> AppTest:
     at = app()
-    at.switch_page("views/train.py").run()
+    at.switch_page("pages/1_Train.py").run()
     assert not at.exception, at.exception
     return at
 
@@ -51,12 +51,12 @@ def curves(at) -> list[dict]:
     return json.loads(charts[0].proto.spec)["data"] if charts else []
 
 
-@pytest.mark.parametrize("page", ["views/home.py", "views/train.py", "views/evaluate.py", "views/predict.py"])
+@pytest.mark.parametrize("page", ["app.py", "pages/1_Train.py", "pages/2_Evaluate.py", "pages/3_Predict.py"])
 def test_every_page_loads_without_exception(page):
     at = app()
     at.switch_page(page).run()
     assert not at.exception, at.exception
-    if page in ("views/home.py", "views/train.py"):
+    if page in ("app.py", "pages/1_Train.py"):
         assert not at.error, [e.value for e in at.error]
 
 
@@ -119,10 +119,13 @@ def test_tiny_run_from_the_page_trains_and_is_drawn(runs_root):
     assert run.config["limit"] == 300 and run.config["epochs"] == 2 and run.config["preset"] == "fast"
     assert run.status in ("queued", "running")
 
-    # A second start while it trains is refused with a clear message; no second run folder.
+    # A second start while it trains is accepted and waits in the queue; it can leave the queue.
     button(at, "train_start").click().run()
-    assert any("Not started" in e.value and "stop it" in e.value for e in at.error)
-    assert len(runs.list_runs(runs_root)) == 2
+    second = runqueue.waiting_runs(runs.list_runs(runs_root))
+    assert len(second) == 1 and any("number **1** in line" in i.value for i in at.info)
+    runqueue.cancel(second[0].run_id, runs_root, access.ADMIN)
+    at.session_state["train_watch"] = run.run_id
+    at.run()
     # The live panel shows the active run with a Stop button.
     assert any(b.key == "train_stop" for b in at.button)
 

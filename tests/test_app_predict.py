@@ -20,7 +20,7 @@ def at():
 
     app = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
     app.run()
-    app.switch_page("views/predict.py")
+    app.switch_page("pages/3_Predict.py")
     app.run()
     assert not app.exception, app.exception
     return app

@@ -83,7 +83,8 @@ def test_bench_fast_reports_epochs_and_final_accuracy():
 def test_bench_predict_times_one_photo_both_ways(tiny_run):
     code, out, err = bench("predict", "--model", str(tiny_run / "model.keras"), "--calls", "20")
     assert code == 0, err
-    for field in ("p50_ms", "p95_ms", "naive_p50_ms", "ratio", "model_only_p50_ms", "preprocess_p50_ms"):
+    fields = ("p50_ms", "p95_ms", "naive_p50_ms", "ratio", "model_only_p50_ms", "preprocess_p50_ms")
+    for field in (*fields, "segmented_p50_ms", "phone_12mp_preprocess_p50_ms"):
         assert out[field] > 0, field
     assert out["p95_ms"] >= out["p50_ms"]
     assert out["same_answers"] is True
@@ -122,3 +123,19 @@ def test_bench_app_opens_home_in_chromium(runs_root, tmp_path):
     assert out["first_prediction_s"] is not None, out["notes"]
     assert out["home_s"] < out["first_prediction_s"]
     assert shot.exists()
+
+
+def test_time_to_goals_takes_the_first_epoch_at_each_goal():
+    from fmnist_core.bench import TTA_GOALS, time_to_goals
+
+    epochs = [
+        {"epoch": 1, "test_accuracy": 0.905, "seconds": 100.0},
+        {"epoch": 2, "test_accuracy": 0.899, "seconds": 200.0},  # a dip does not un-reach 90%
+        {"epoch": 3, "test_accuracy": 0.9351, "seconds": 300.0},
+    ]
+    got = time_to_goals(epochs, reference_s=1000.0)
+    assert list(got) == ["0.9", "0.91", "0.92", "0.93", "0.94", "0.945", "0.95"] and len(got) == len(TTA_GOALS)
+    assert got["0.9"] == {"seconds": 100.0, "epoch": 1, "fraction_of_paper_20_epochs": 0.1}
+    assert got["0.91"]["epoch"] == got["0.93"]["epoch"] == 3
+    assert got["0.93"]["fraction_of_paper_20_epochs"] == 0.3
+    assert got["0.94"] is None and got["0.95"] is None

@@ -29,7 +29,7 @@ def open_evaluate_with_tiny_model(page, url: str) -> None:
     # Start at the root: on a fresh server a deep link can be served before app.py's navigation.
     page.goto(url)
     page.get_by_role("combobox", name="Active model").wait_for()  # app.py's sidebar is there
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Evaluate", exact=True).click()
+    page.locator("[data-testid='stSidebar']").get_by_text("Evaluate", exact=True).click()
     box = page.get_by_role("combobox", name="Model", exact=True)
     box.wait_for()
     if not box.input_value().startswith("tiny ("):  # shipped models, once they exist, come first

@@ -20,7 +20,7 @@ def open_predict(page, url: str, source: str) -> None:
     """Open the app at its root (deep links can beat app.py's navigation), go to Predict, pick the input."""
     page.goto(url)
     # exact: the app's own navigation ("Predict"), not a fresh server's file-based one ("predict").
-    page.locator("[data-testid='stSidebarNav']").get_by_text("Predict", exact=True).click()
+    page.locator("[data-testid='stSidebar']").get_by_text("Predict", exact=True).click()
     page.get_by_text("Input", exact=True).wait_for()
     page.locator("[data-testid='stRadio']").first.get_by_text(source, exact=True).click()
     wait_for_app(page)
