@@ -55,8 +55,13 @@ def test_scoring_in_batches_reports_progress_and_matches_one_pass():
 @pytest.mark.slow
 @pytest.mark.usefixtures("runs_root")
 def test_evaluate_page_saves_the_scores_it_computed(cache_dir, tiny_run, dataset):
+    import streamlit as st
+
     from fmnist_core.predict import Predictor
 
+    # AppTest runs in this process: earlier page tests (test_app_evaluate) left the same model's
+    # scores in Streamlit's in-process cache, and the page would never score (nor save) them here.
+    st.cache_data.clear()
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
     at.session_state["model_key"] = "run:tiny"
     at.run()
