@@ -101,7 +101,7 @@ def _config_from_args(args: argparse.Namespace):
 def cmd_estimate(args: argparse.Namespace) -> int:
     """How long a run of the config takes on this machine (measures a few training steps once, cached)."""
     _quiet_tf()
-    from .estimate import cached_speed, estimate, format_duration, measure_speed, measured_speed, speed_key
+    from .estimate import cached_speed, estimate, format_duration, measured_speed, speed_key
 
     try:
         config = _config_from_args(args)
@@ -112,9 +112,7 @@ def cmd_estimate(args: argparse.Namespace) -> int:
     root = Path(args.runs_dir) if getattr(args, "runs_dir", None) else None
     if not args.json and (remeasure or (measured_speed(config, root) is None and cached_speed(config) is None)):
         print(f"measuring a few training steps here: {speed_key(config)} ...", file=sys.stderr)
-    if remeasure:
-        measure_speed(config)
-    est = estimate(config, runs_root=root)
+    est = estimate(config, runs_root=root, remeasure=remeasure)
     out = {
         "preset": config.preset,
         "seconds": round(est.seconds, 1),

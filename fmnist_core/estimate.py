@@ -248,17 +248,21 @@ def estimate(
     runs_root: Path | None = None,
     models_dir: Path | None = None,
     measure: bool = True,
+    remeasure: bool = False,
 ) -> Estimate:
     """The expected wall time of a run of ``config`` here (all epochs; early stopping may end sooner).
 
     ``measure``: if no run and no cached measurement knows this machine's speed for the config,
     take a short measurement now (a few seconds, then cached), unless a run is training (it would
-    slow both and measure the contention). With ``measure=False`` nothing is trained here.
+    slow both and measure the contention). With ``measure=False`` nothing is trained here;
+    ``remeasure=True`` measures now and uses that figure even where a finished run knows one.
     """
     n_train, n_val = split_sizes(config)
     machine = this_machine()
     steps = math.ceil(n_train / config.batch_size)
-    found = measured_speed(config, runs_root, models_dir)
+    if remeasure:  # a fresh measurement now, cached, and used in preference to earlier runs
+        measure_speed(config)
+    found = None if remeasure else measured_speed(config, runs_root, models_dir)
     setup = 0.0
     if found:  # a real run's speed already includes its validation passes
         speed, where = found

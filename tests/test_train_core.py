@@ -274,3 +274,10 @@ def test_mosaic_layout():
     assert m.dtype == np.uint8
     assert (m[60:116, 56 + 10 + 56 + 4 :] == 200).all()  # the last cell of the second row
     assert (m[:, 56:66] == 255).all()  # the wide gap after the originals
+
+
+def test_remeasure_uses_a_fresh_measurement_over_a_run(tmp_path):
+    fake_run(tmp_path, "big", images_per_s=800.0, n_train=48_000, epochs=2)
+    est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path, remeasure=True)
+    assert est.measured and "training steps" in est.source and "run big" not in est.source
+    assert E.cached_speed(preset("paper"))["images_per_s"] == pytest.approx(est.images_per_s)
