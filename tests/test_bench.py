@@ -53,7 +53,8 @@ def test_cpu_peak_estimate_is_cores_times_clock_times_width():
 
 @pytest.mark.slow
 def test_bench_train_reports_both_loops_side_by_side():
-    code, out, err = bench("train", "--images", "96", "--warmup-images", "64")
+    # One warm-up and one timed step per row: the test checks the plumbing, not the speed.
+    code, out, err = bench("train", "--images", "32", "--warmup-images", "32")
     assert code == 0, err
     for field in ("project_images_per_s", "baseline_images_per_s", "ratio", "gflops", "train_mflop_per_image"):
         assert out[field] is not None, field
@@ -62,6 +63,11 @@ def test_bench_train_reports_both_loops_side_by_side():
     assert out["ratio"] == pytest.approx(out["project_images_per_s"] / out["baseline_images_per_s"], rel=0.02)
     assert out["best_images_per_s"] > 0 and out["cpu"]["peak_fp32_gflops"] > 0
     assert set(out["rows"]) == {"baseline", "project", "best"}
+    # The 'best' row trains in the precision the fast preset picks on this CPU (never emulated bf16).
+    from fmnist_core.config import preset
+    from fmnist_core.train import resolve_precision
+
+    assert out["rows"]["best"]["precision"] == resolve_precision(preset("fast", batch_size=256))
 
 
 @pytest.mark.slow
@@ -85,12 +91,12 @@ def test_bench_predict_times_one_photo_both_ways(tiny_run):
 
 
 def test_bench_evaluate_reports_images_per_second(tiny_run):
-    code, out, err = bench("evaluate", "--model", str(tiny_run / "model.keras"), "--limit", "500")
+    code, out, err = bench("evaluate", "--model", str(tiny_run / "model.keras"), "--limit", "200")
     assert code == 0, err
-    assert out["images"] == 500 and out["images_per_s"] > 0 and out["naive_images_per_s"] > 0
+    assert out["images"] == 200 and out["images_per_s"] > 0 and out["naive_images_per_s"] > 0
     assert out["same_predictions"] is True
     # The bfloat16 lever is measured beside it (and reported, never used by the app).
-    assert out["bf16_images_per_s"] > 0 and 0 <= out["bf16_changed_predictions"] <= 500
+    assert out["bf16_images_per_s"] > 0 and 0 <= out["bf16_changed_predictions"] <= 200
     assert 0 <= out["bf16_test_accuracy"] <= 1
 
 
