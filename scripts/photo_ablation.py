@@ -71,6 +71,7 @@ def main() -> int:
         predictor = Predictor.from_spec(name)
         for m, prep in prepared.items():
             probs = predictor.probabilities(prep["images"])
+            np.save(args.cache / f"probs-{m}-{len(photos)}-{Path(name).stem}.npy", probs)  # for calibration
             res = [
                 PhotoResult(p, folder, int(pr.argmax()), float(pr.max()), False, None, float(s))
                 for (p, folder), pr, s in zip(photos, probs, prep["seconds"], strict=True)

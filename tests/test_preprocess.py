@@ -74,14 +74,15 @@ def test_photo_steps_and_geometry(round_trip):
     prep = prepare_photo(photos[0])
     captions = [c for c, _ in prep.steps]
     assert captions[0].startswith("original (")
-    assert captions[1].startswith("mask (grabcut, ") and captions[2] == "garment only"
-    assert captions[3:5] == ["background levelled", "grayscale"]
-    assert captions[5].startswith("trimmed (") and captions[6].startswith("longest edge 28")
-    assert captions[7:] == ["sharpened", "padded 28x28", "negated", "8-bit, brightest = 255"]
-    assert prep.segmentation is not None and prep.segmentation.n_items == 1 and prep.note is None
-    plain = [c for c, _ in prepare_photo(photos[0], method="none").steps]
-    # Without segmentation: the dataset's steps only (the trim differs by the shadow the mask removed).
-    assert [c.split(" (")[0] for c in plain] == [c.split(" (")[0] for c in captions[:1] + captions[3:]]
+    # A plain studio background: the mask step says so and the dataset's own trim does the work.
+    assert captions[1] == "mask: whole photo (plain background)"
+    assert captions[2:4] == ["background levelled", "grayscale"]
+    assert captions[4].startswith("trimmed (") and captions[5].startswith("longest edge 28")
+    assert captions[6:] == ["sharpened", "padded 28x28", "negated", "8-bit, brightest = 255"]
+    assert prep.segmentation is not None and prep.segmentation.fallback == "plain background"
+    plain = prepare_photo(photos[0], method="none")
+    assert [c for c, _ in plain.steps] == captions[:1] + captions[2:]  # without segmentation: the same
+    assert np.array_equal(plain.image, prep.image)
     assert prep.inverted and prep.image.dtype == np.uint8 and prep.image.shape == (28, 28)
     assert prep.image.max() == 255  # stretched like the dataset
     left, top, right, bottom = prep.crop_box

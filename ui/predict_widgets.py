@@ -52,16 +52,20 @@ def box_canvas(original: Image.Image, key: str) -> tuple[float, float, float, fl
     w, h = max(1, round(original.width * scale)), max(1, round(original.height * scale))
     shown = original.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
     st.caption("Wrong mask? Drag a box around the garment on the photo: the mask is found again inside it.")
-    result = st_canvas(
-        fill_color="rgba(255, 140, 0, 0.12)",
-        stroke_width=2,
-        stroke_color="#ff8c00",
-        background_image=shown,
-        height=h,
-        width=w,
-        drawing_mode="rect",
-        key=f"predict_box_{key}",
-    )
+    try:
+        result = st_canvas(
+            fill_color="rgba(255, 140, 0, 0.12)",
+            stroke_width=2,
+            stroke_color="#ff8c00",
+            background_image=shown,
+            height=h,
+            width=w,
+            drawing_mode="rect",
+            key=f"predict_box_{key}",
+        )
+    except Exception as exc:  # noqa: BLE001 - the box is optional: the page works without it
+        st.caption(f"(Box correction unavailable here: {type(exc).__name__}.)")
+        return None
     objects = [o for o in ((result.json_data or {}).get("objects") or []) if o.get("type") == "rect"]
     if not objects:
         return None
