@@ -342,15 +342,6 @@ def config_problems(config: TrainConfig) -> list[str]:
     return p
 
 
-def config_advice(config: TrainConfig) -> list[str]:  # noqa: ARG001 (kept for the page)
-    """Warnings that do not block a run but explain a result a class may find surprising.
-
-    Empty today: short runs used to evaluate at chance because BatchNorm's moving statistics had
-    not settled; ``train`` now re-estimates them for short runs (``train.reestimate_batchnorm``).
-    """
-    return []
-
-
 def format_duration(seconds: float | None) -> str:
     """'45 s', '3 min 20 s', '1 h 05 min' (or '-' when unknown)."""
     if seconds is None or not math.isfinite(seconds) or seconds < 0:

@@ -10,7 +10,7 @@ TensorFlow is imported only to draw the augmentation preview (lazily, cached).
 import streamlit as st
 
 from fmnist_core import access, registry, runqueue, runs
-from fmnist_core.estimate import config_advice, estimate, format_duration
+from fmnist_core.estimate import cached_speed, estimate, format_duration, measured_speed
 from ui import class_widgets as cw
 from ui import train_widgets as tw
 from ui.common import runs_root
@@ -48,14 +48,17 @@ with left:
     for p in problems:
         st.error(p)
     if config is not None and not problems:
-        est = estimate(config, runs_root=root)
+        if measured_speed(config, root) is None and cached_speed(config) is None:
+            # The first time a configuration is seen here, a few training steps measure this machine.
+            with st.spinner("Measuring this machine's speed for these settings: a few training steps, once ..."):
+                est = estimate(config, runs_root=root)
+        else:
+            est = estimate(config, runs_root=root)
         st.markdown(
             f":material/timer: Estimated time: **about {format_duration(est.seconds)}** "
             f"({est.n_train:,} training + {est.n_val:,} validation images, {config.epochs} epochs)"
         )
         st.caption(f"Speed: {est.source}." + (" Early stopping may end sooner." if config.patience else ""))
-        for advice in config_advice(config):
-            st.warning(advice, icon=":material/info:")
     if active is not None:
         st.caption(
             f"Runs train {runqueue._capacity(root)} at a time: a new run joins the queue and starts when it is its turn."
