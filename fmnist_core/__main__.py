@@ -1,4 +1,4 @@
-"""Command line: ``python -m fmnist_core {data,train,evaluate,predict,photos,runs,bench} ... [--json]``.
+"""Command line: ``python -m fmnist_core {data,train,estimate,evaluate,predict,photos,runs,sweep,bench} ... [--json]``.
 
 Errors the user can fix print one line to stderr and exit non-zero, never a traceback.
 """
@@ -80,26 +80,72 @@ def cmd_data(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- train
 
 
+def _config_from_args(args: argparse.Namespace):
+    """The TrainConfig that ``train``/``estimate`` arguments describe (--config or --preset + overrides)."""
+    from .config import TrainConfig, preset
+
+    if getattr(args, "config", None):
+        return TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    return preset(
+        args.preset,
+        epochs=args.epochs,
+        limit=args.limit,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        dataset=args.dataset,
+        augment=False if args.no_augment else None,
+    )
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """How long a run of the config takes on this machine (measures a few training steps once, cached)."""
+    _quiet_tf()
+    from .estimate import cached_speed, estimate, format_duration, measured_speed, speed_key
+
+    try:
+        config = _config_from_args(args)
+    except (ValueError, OSError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    remeasure = getattr(args, "remeasure", False)
+    root = Path(args.runs_dir) if getattr(args, "runs_dir", None) else None
+    if not args.json and (remeasure or (measured_speed(config, root) is None and cached_speed(config) is None)):
+        print(f"measuring a few training steps here: {speed_key(config)} ...", file=sys.stderr)
+    est = estimate(config, runs_root=root, remeasure=remeasure)
+    out = {
+        "preset": config.preset,
+        "seconds": round(est.seconds, 1),
+        "images_per_s": round(est.images_per_s, 1),
+        "measured_here": est.measured,
+        "source": est.source,
+        "n_train": est.n_train,
+        "n_val": est.n_val,
+        "epochs": config.epochs,
+        "steps_per_epoch": est.steps_per_epoch,
+        "key": speed_key(config),
+    }
+    if args.json:
+        _emit(out)
+    else:
+        upto = "up to " if config.patience else ""
+        print(
+            f"{config.preset}: {upto}about {format_duration(est.seconds)} on this machine "
+            f"({est.n_train:,} training + {est.n_val:,} validation images x {config.epochs} epochs)\n"
+            f"speed: {est.source}"
+        )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tf()
     from . import runs
-    from .config import TrainConfig, preset
     from .train import train
 
+    if args.estimate_only:
+        return cmd_estimate(args)
     try:
-        if args.config:
-            config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
-        else:
-            config = preset(
-                args.preset,
-                epochs=args.epochs,
-                limit=args.limit,
-                seed=args.seed,
-                batch_size=args.batch_size,
-                learning_rate=args.lr,
-                dataset=args.dataset,
-                augment=False if args.no_augment else None,
-            )
+        config = _config_from_args(args)
     except (ValueError, OSError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -124,6 +170,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         msg = str(exc) if isinstance(exc, DataError) else f"{type(exc).__name__}: {exc}"
         print(f"error: training failed: {msg}", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        _dispatch_on_exit(run_dir)
     summary = {
         "run_dir": str(run_dir),
         "status": result["status"],
@@ -141,6 +189,18 @@ def cmd_train(args: argparse.Namespace) -> int:
             f"{result['train_seconds']:.0f} s training -> {run_dir / 'model.keras'}"
         )
     return 0
+
+
+def _dispatch_on_exit(run_dir: Path) -> None:
+    """A trainer started from the queue starts the next queued run when it ends (no daemon needed)."""
+    if os.environ.get("FMNIST_DISPATCH_ON_EXIT") != "1":
+        return
+    from . import runqueue
+
+    try:
+        runqueue.dispatch(run_dir.resolve().parent)
+    except Exception as exc:  # noqa: BLE001 - the next page poll or CLI call will dispatch instead
+        print(f"warning: could not start the next queued run: {exc}", file=sys.stderr)
 
 
 # ---------------------------------------------------------------- evaluate
@@ -359,21 +419,56 @@ def _num(x: Any) -> float | None:
     return float(x) if isinstance(x, (int, float)) and not isinstance(x, bool) else None
 
 
-def cmd_runs(args: argparse.Namespace) -> int:
-    from . import runs
+def _use_ray(args: argparse.Namespace) -> None:
+    """``--ray ADDRESS`` is the same as ``FMNIST_RAY_ADDRESS=ADDRESS``."""
+    if getattr(args, "ray", None):
+        os.environ["FMNIST_RAY_ADDRESS"] = args.ray
 
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from . import access, runqueue, runs
+
+    _use_ray(args)
     root = Path(args.root) if args.root else runs.default_runs_root()
     if args.root and (not root.exists() or not root.is_dir()):
         print(f"error: runs folder {_one_line(root, 200)} does not exist", file=sys.stderr)
         return EXIT_ERROR
+    if args.action != "list":
+        # The command line acts as the machine's admin: whoever has a shell has the files anyway.
+        if args.action != "clear" and not args.run_id:
+            print(f"error: runs {args.action} needs a run id", file=sys.stderr)
+            return EXIT_USAGE
+        try:
+            if args.action == "cancel":
+                runqueue.cancel(args.run_id, root, access.ADMIN)
+                done = f"cancelled {args.run_id}"
+            elif args.action == "stop":
+                done = f"{runqueue.stop(args.run_id, root, access.ADMIN)} {args.run_id}"
+            elif args.action == "delete":
+                runqueue.delete(args.run_id, root, access.ADMIN)
+                done = f"deleted {args.run_id}"
+            else:
+                done = f"cancelled {len(runqueue.clear_queue(root, access.ADMIN))} waiting runs"
+        except (runs.RunError, access.AccessError) as exc:
+            print(f"error: {_one_line(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+        runqueue.dispatch(root)
+        if args.json:
+            _emit({"ok": True, "done": done})
+        else:
+            print(done)
+        return 0
     try:
+        runqueue.dispatch(root)  # every CLI call moves the queue on (no daemon)
         infos = runs.list_runs(root)
+        queue = {q.run_id: q for q in runqueue.queue_view(root, infos)}
     except (OSError, ValueError) as exc:
         print(f"error: cannot read runs folder {_one_line(root, 200)}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     rows = []
     for r in infos:
         duration = _num(r.duration_s)
+        q = queue.get(r.run_id)
         rows.append(
             {
                 "run_id": r.run_id,
@@ -387,6 +482,12 @@ def cmd_runs(args: argparse.Namespace) -> int:
                 "pid": r.status_data.get("pid"),
                 "error": None if r.status_data.get("error") is None else _one_line(r.status_data.get("error")),
                 "has_model": r.has_model,
+                "owner": r.owner,
+                "sweep": r.sweep,
+                # The queue: 0 = training now, 1 = next, ...; None = not in the queue (ended).
+                "queue_position": None if q is None else q.position,
+                "eta_start": None if q is None or q.eta_start is None else round(q.eta_start, 1),
+                "ray_job": r.status_data.get("ray_job"),
             }
         )
     if args.json:
@@ -396,10 +497,40 @@ def cmd_runs(args: argparse.Namespace) -> int:
         print(f"no runs in {root}")
     for r in rows:
         acc = f"{r['test_accuracy']:.2%}" if r["test_accuracy"] is not None else "-"
+        where = ""
+        if r["queue_position"]:
+            where = (
+                f"  #{r['queue_position']} in queue, starts ~{time.strftime('%H:%M', time.localtime(r['eta_start']))}"
+            )
         print(
             f"{r['run_id']:32s} {r['status']:9s} {r['preset']:6s} epochs {r['epochs_done']:3d}  test {acc}"
+            + (f"  by {r['owner']}" if r["owner"] else "")
+            + where
             + (f"  ({r['error']})" if r["error"] and r["status"] == "failed" else "")
         )
+    return 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from . import runs
+    from .config import preset
+    from .sweep import parse_grid, queue_sweep
+
+    _use_ray(args)
+    root = Path(args.root) if args.root else runs.default_runs_root()
+    try:
+        base = preset(args.preset, epochs=args.epochs, limit=args.limit, seed=args.seed)
+        grid = parse_grid(args.grid)
+        sweep_id, dirs = queue_sweep(base, grid, root, owner=args.owner or "")
+    except (ValueError, runs.RunError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        _emit({"sweep": sweep_id, "runs": [d.name for d in dirs], "grid": grid})
+    else:
+        print(f"sweep {sweep_id}: queued {len(dirs)} runs in {root}")
+        for d in dirs:
+            print(f"  {d.name}")
     return 0
 
 
@@ -457,7 +588,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="output folder (default runs/<timestamp>-<preset>)")
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--estimate-only", action="store_true", help="print the run time on this machine, do not train")
     t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("estimate", help="run time of a preset on this machine (measured here once, cached)")
+    s.add_argument("--preset", default="paper", help="paper | fast | best")
+    s.add_argument("--config", help="a config.json")
+    for flag, kind in (("--epochs", int), ("--limit", int), ("--seed", int), ("--batch-size", int), ("--lr", float)):
+        s.add_argument(flag, type=kind)
+    s.add_argument("--dataset", choices=["fashion", "mnist"])
+    s.add_argument("--no-augment", action="store_true")
+    s.add_argument("--runs-dir", help="runs folder whose finished runs count as measurements (default ./runs)")
+    s.add_argument("--remeasure", action="store_true", help="measure again even if a cached figure exists")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_estimate)
 
     e = sub.add_parser("evaluate", help="test accuracy, loss and per-class report of a model")
     e.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: paper model)")
@@ -484,10 +628,25 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--json", action="store_true")
     ph.set_defaults(func=cmd_photos)
 
-    r = sub.add_parser("runs", help="list training runs with their real status")
+    r = sub.add_parser("runs", help="list runs and the queue; stop, cancel or delete a run; clear the queue")
+    r.add_argument("action", nargs="?", default="list", choices=["list", "cancel", "stop", "delete", "clear"])
+    r.add_argument("run_id", nargs="?", help="the run to act on")
     r.add_argument("--root", help="runs folder (default ./runs)")
+    r.add_argument("--ray", metavar="ADDRESS", help="run queued runs on this Ray cluster (as FMNIST_RAY_ADDRESS)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_runs)
+
+    w = sub.add_parser("sweep", help="queue one run per combination of a grid of settings")
+    w.add_argument("--preset", default="fast", help="paper | fast | best")
+    w.add_argument("--grid", action="append", required=True, metavar="NAME=V1,V2", help="e.g. learning_rate=1e-3,3e-3")
+    w.add_argument("--epochs", type=int)
+    w.add_argument("--limit", type=int, help="use only N training images (stratified)")
+    w.add_argument("--seed", type=int)
+    w.add_argument("--owner", help="display name recorded as the runs' owner")
+    w.add_argument("--root", help="runs folder (default ./runs)")
+    w.add_argument("--ray", metavar="ADDRESS", help="run the sweep on this Ray cluster (as FMNIST_RAY_ADDRESS)")
+    w.add_argument("--json", action="store_true")
+    w.set_defaults(func=cmd_sweep)
 
     f = sub.add_parser("figures", help="PNG curves and confusion matrix from model JSON files (for docs)")
     f.add_argument("results", nargs="+", help="models/NAME.json, NAME.keras or a run's run.json")

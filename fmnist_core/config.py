@@ -40,6 +40,7 @@ class TrainConfig:
     patience: int | None = 5  # early stopping on val_loss; None = off
     precision: str = "float32"  # 'float32', 'mixed_bfloat16' or 'auto' (bf16 where the CPU has it)
     tta_flip: bool = False  # test-time augmentation: average with the mirrored image
+    dropout: float | None = None  # one rate for every Dropout layer (sweeps); None = the architecture's own
 
     def __post_init__(self) -> None:
         errors = self.problems()
@@ -79,6 +80,8 @@ class TrainConfig:
             p.append("val_fraction must be in (0, 0.9)")
         if self.limit is not None and not 40 <= self.limit <= 60000:
             p.append("limit must be between 40 and 60000 images")
+        if self.dropout is not None and not 0 <= self.dropout < 1:
+            p.append("dropout must be in [0, 1) (or None for the architecture's own rates)")
         if self.patience is not None and self.patience < 1:
             p.append("patience must be at least 1 (or None for no early stopping)")
         return p

@@ -23,8 +23,11 @@ def _keras():
     return keras
 
 
-def paper_cnn(dtype: str = "float32", name: str = "paper_cnn"):
-    """Report section III.D: 3 x [Conv 3x3 + BN + ReLU, MaxPool 2x2, Dropout], Dense 128, softmax."""
+def paper_cnn(dtype: str = "float32", name: str = "paper_cnn", dropout: float | None = None):
+    """Report section III.D: 3 x [Conv 3x3 + BN + ReLU, MaxPool 2x2, Dropout], Dense 128, softmax.
+
+    ``dropout``: one rate for every Dropout layer instead of the report's 0.2/0.3/0.4/0.5 (sweeps).
+    """
     keras = _keras()
     L = keras.layers
     x = inputs = keras.Input(INPUT_SHAPE, name="image")
@@ -33,21 +36,23 @@ def paper_cnn(dtype: str = "float32", name: str = "paper_cnn"):
         x = L.Conv2D(filters, 3, padding="same", activation="relu", dtype=dtype, name=f"conv{i}")(x)
         x = L.BatchNormalization(dtype=dtype, name=f"bn{i}")(x)
         x = L.MaxPooling2D(2, dtype=dtype, name=f"pool{i}")(x)
-        x = L.Dropout(drop, dtype=dtype, name=f"drop{i}")(x)
+        x = L.Dropout(drop if dropout is None else dropout, dtype=dtype, name=f"drop{i}")(x)
     x = L.Flatten(dtype=dtype, name="flatten")(x)
     x = L.Dense(128, activation="relu", dtype=dtype, name="fc")(x)
     x = L.BatchNormalization(dtype=dtype, name="bn_fc")(x)
-    x = L.Dropout(0.5, dtype=dtype, name="drop_fc")(x)
+    x = L.Dropout(0.5 if dropout is None else dropout, dtype=dtype, name="drop_fc")(x)
     # Softmax in float32 even under bfloat16: probabilities need the precision.
     outputs = L.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
-def wide_cnn(dtype: str = "float32", name: str = "wide_cnn"):
+def wide_cnn(dtype: str = "float32", name: str = "wide_cnn", dropout: float | None = None):
     """Our 'best' net: VGG-style, two 3x3 convs per stage (32, 64, 128), BN, global pooling.
 
     About the same FLOPs per image as ``paper_cnn`` (~58 MFLOP forward) but twice the depth.
+    ``dropout``: the rate of both Dropout layers instead of 0.3 (sweeps).
     """
+    rate = 0.3 if dropout is None else dropout
     keras = _keras()
     L = keras.layers
     x = inputs = keras.Input(INPUT_SHAPE, name="image")
@@ -58,9 +63,9 @@ def wide_cnn(dtype: str = "float32", name: str = "wide_cnn"):
             x = L.ReLU(dtype=dtype, name=f"relu{i}{j}")(x)
         x = L.MaxPooling2D(2, dtype=dtype, name=f"pool{i}")(x)
     x = L.Flatten(dtype=dtype, name="flatten")(x)
-    x = L.Dropout(0.3, dtype=dtype, name="drop")(x)
+    x = L.Dropout(rate, dtype=dtype, name="drop")(x)
     x = L.Dense(256, activation="relu", dtype=dtype, name="fc")(x)
-    x = L.Dropout(0.3, dtype=dtype, name="drop_fc")(x)
+    x = L.Dropout(rate, dtype=dtype, name="drop_fc")(x)
     outputs = L.Dense(N_CLASSES, activation="softmax", dtype="float32", name="probs")(x)
     return keras.Model(inputs, outputs, name=name)
 
@@ -68,10 +73,10 @@ def wide_cnn(dtype: str = "float32", name: str = "wide_cnn"):
 BUILDERS = {"paper_cnn": paper_cnn, "wide_cnn": wide_cnn}
 
 
-def build(architecture: str = "paper_cnn", dtype: str = "float32"):
-    """An uncompiled model of the named architecture with the given dtype policy."""
+def build(architecture: str = "paper_cnn", dtype: str = "float32", dropout: float | None = None):
+    """An uncompiled model of the named architecture with the given dtype policy (and dropout rate)."""
     try:
-        return BUILDERS[architecture](dtype=dtype)
+        return BUILDERS[architecture](dtype=dtype, dropout=dropout)
     except KeyError:
         raise ValueError(f"unknown architecture {architecture!r}; choose one of {sorted(BUILDERS)}") from None
 

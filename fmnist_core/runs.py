@@ -4,10 +4,11 @@
 epoch), ``progress.json`` (batch level, throttled), ``train.log``, and at the end
 ``model.keras`` and ``run.json``. JSON files are written atomically (temp file + os.replace).
 
-One training process at a time per runs folder: the trainer holds an exclusive ``flock`` on
-``<runs>/.train.lock`` for its whole life (the kernel drops it if the process dies, even on
-SIGKILL), and ``launch`` checks for an active run under a second lock so two clicks on
-*Start* at the same moment start exactly one run.
+At most ``max_parallel()`` training processes per runs folder (``$FMNIST_MAX_PARALLEL``, default
+1 on 2 cores): a trainer holds an exclusive ``flock`` on one of the slot files ``<runs>/.train.lock``,
+``.train.lock.1``, ... for its whole life (the kernel drops it if the process dies, even on
+SIGKILL). ``launch`` never refuses: it puts the run in the durable queue of ``runqueue.py``
+(state ``queued`` with a sequence number in status.json) and dispatches what capacity allows.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from typing import Any
 from .config import TrainConfig
 
 ACTIVE = ("queued", "running", "stopping")
+TERMINAL = ("finished", "stopped", "failed", "cancelled")  # cancelled: left the queue before it started
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 STOP_FILE = "STOP"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -46,6 +48,17 @@ class RunBusyError(RunError):
 def default_runs_root() -> Path:
     """``$FMNIST_RUNS_DIR`` or ``<project>/runs``."""
     return Path(os.environ.get("FMNIST_RUNS_DIR") or PROJECT_ROOT / "runs")
+
+
+def max_parallel() -> int:
+    """How many runs may train at once in one runs folder: ``$FMNIST_MAX_PARALLEL``, default 1.
+
+    One on a 2-core machine: two trainers would each get half the cores and both finish later.
+    """
+    try:
+        return max(1, int(os.environ.get("FMNIST_MAX_PARALLEL") or 1))
+    except ValueError:
+        return 1
 
 
 def validate_run_id(run_id: str) -> str:
@@ -192,6 +205,22 @@ class RunInfo:
         return self.status in ACTIVE
 
     @property
+    def waiting(self) -> bool:
+        """In the queue, not yet started (it can be cancelled; it takes no capacity)."""
+        return self.status == "queued" and is_waiting(self.status_data)
+
+    @property
+    def owner(self) -> str:
+        """The display name of who started the run ('' for runs from before owners, or the CLI)."""
+        owner = self.status_data.get("owner")
+        return owner if isinstance(owner, str) else ""
+
+    @property
+    def sweep(self) -> str | None:
+        sweep = self.status_data.get("sweep")
+        return sweep if isinstance(sweep, str) else None
+
+    @property
     def model_path(self) -> Path:
         return self.path / "model.keras"
 
@@ -203,8 +232,14 @@ class RunInfo:
 def effective_status(status: dict[str, Any]) -> tuple[str, str | None]:
     """The status to show: an 'active' run whose process is gone is reported failed."""
     state = status.get("state", "failed")
-    if state not in ACTIVE + ("finished", "stopped", "failed"):
+    if state not in ACTIVE + TERMINAL:
         return "failed", f"unreadable status {str(state)[:40]!r}"
+    if state == "queued" and is_waiting(status):
+        return state, None  # waits in the durable queue: no process yet, and none expected
+    if state in ACTIVE and status.get("ray_job"):
+        # On a Ray cluster the trainer's pid belongs to another machine: the dispatcher asks Ray
+        # whether the job still lives and writes 'failed' when it does not (runqueue.dispatch).
+        return state, status.get("error")
     # The trainer's process starts right after the run is created (or re-started): a live process
     # with this pid that started much later is a different program that got the same number.
     stamps = [t for t in (status.get("created_at"), status.get("started_at")) if isinstance(t, (int, float))]
@@ -212,12 +247,17 @@ def effective_status(status: dict[str, Any]) -> tuple[str, str | None]:
     if state in ACTIVE and not pid_alive(status.get("pid"), not_after):
         # A queued run gets a short grace period until launch has written its process id;
         # once a pid is known and dead, it failed (a killed launch must not block the next one).
-        created = status.get("created_at")
+        created = status.get("dispatched_at", status.get("created_at"))
         fresh = isinstance(created, (int, float)) and time.time() - created < 20
         if state == "queued" and not status.get("pid") and fresh:
             return state, None
         return "failed", status.get("error") or "the training process ended unexpectedly (killed?)"
     return state, status.get("error")
+
+
+def is_waiting(status: dict[str, Any]) -> bool:
+    """True for a run in the queue that no dispatcher has started yet."""
+    return status.get("state") == "queued" and "seq" in status and not status.get("dispatched_at")
 
 
 def load_run(path: Path) -> RunInfo:
@@ -287,85 +327,97 @@ def set_status(run_dir: Path, state: str, **fields: Any) -> dict[str, Any]:
     return status
 
 
+def _slot_files(root: Path) -> list[Path]:
+    """The lock files of the training slots (slot 0 keeps the name of the single-run days)."""
+    return [root / (".train.lock" if i == 0 else f".train.lock.{i}") for i in range(max_parallel())]
+
+
 @contextlib.contextmanager
 def train_lock(root: Path) -> Iterator[None]:
-    """Hold the per-folder training lock, or raise RunBusyError at once if another holds it."""
+    """Hold one free training slot of ``root``, or raise RunBusyError at once if all are held."""
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / ".train.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    holders = []
+    for path in _slot_files(root):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            holder = os.pread(fd, 200, 0).decode(errors="replace").strip()
-            raise RunBusyError(f"another training run is active ({holder or 'unknown'}); stop it first") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
-        yield
-    finally:
-        os.close(fd)
+            holders.append(os.pread(fd, 200, 0).decode(errors="replace").strip() or "unknown")
+            os.close(fd)
+            continue
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
+        return
+    raise RunBusyError(f"another training run is active ({', '.join(holders)}); stop it first")
 
 
-@contextlib.contextmanager
-def _launch_lock(root: Path) -> Iterator[None]:
+def busy_slots(root: Path) -> int:
+    """How many training slots of ``root`` are held by a live trainer right now."""
     root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / ".launch.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    busy = 0
+    for path in _slot_files(root):
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            busy += 1
+        finally:
+            os.close(fd)
+    return busy
 
 
 def training_busy(root: Path) -> bool:
-    """True while some process holds the training lock of ``root``."""
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / ".train.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        return False
-    except BlockingIOError:
-        return True
-    finally:
-        os.close(fd)
+    """True while some process holds a training slot of ``root``."""
+    return busy_slots(root) > 0
 
 
 # ---------------------------------------------------------------- launch / stop / delete
 
 
-def launch(config: TrainConfig, root: Path | None = None, run_id: str | None = None) -> Path:
-    """Start ``python -m fmnist_core train`` for ``config`` as its own process; return its folder.
+def launch(
+    config: TrainConfig,
+    root: Path | None = None,
+    run_id: str | None = None,
+    owner: str = "",
+    sweep: str | None = None,
+) -> Path:
+    """Queue a run of ``config`` and start it as soon as capacity allows; return its folder.
 
-    Raises RunBusyError if a run is already active in ``root``.
+    Never refuses for lack of capacity: the run waits in the durable queue (runqueue.py).
     """
+    from . import runqueue
+
     root = Path(root or default_runs_root())
-    with _launch_lock(root):
-        busy = active_run(root)
-        if busy is not None:
-            raise RunBusyError(f"run {busy.run_id} is still {busy.status}; stop it or wait for it to finish")
-        if training_busy(root):
-            raise RunBusyError("another training process holds the lock; wait for it to finish")
-        run_id = run_id or new_run_id(config)
-        run_dir = run_path(run_id, root)
-        n = 1
-        while run_dir.exists():
-            n += 1
-            run_dir = run_path(f"{run_id}-{n}", root)
-        run_dir.mkdir(parents=True)
-        write_json_atomic(run_dir / "config.json", config.to_dict())
-        set_status(run_dir, "queued", created_at=time.time())
-        log = open(run_dir / "train.log", "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-        try:
-            proc = _popen_trainer(run_dir, log, env)
-        except OSError as exc:
-            set_status(run_dir, "failed", ended_at=time.time(), error=f"could not start the trainer: {exc}")
-            raise RunError(f"could not start the trainer: {exc}") from None
-        finally:
-            log.close()
-        # Only if the trainer has not already moved on: never turn 'running' back into 'queued'.
-        if (read_json(run_dir / "status.json", {}) or {}).get("state") == "queued":
-            set_status(run_dir, "queued", pid=proc.pid)
+    run_dir = runqueue.enqueue(config, root, run_id=run_id, owner=owner, sweep=sweep)
+    runqueue.dispatch(root)
     return run_dir
+
+
+def start_local(run_dir: Path) -> int:
+    """Start the trainer process for a queued run on this machine; return its pid."""
+    log = open(run_dir / "train.log", "ab")
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "FMNIST_MAX_PARALLEL": str(max_parallel()),
+        "FMNIST_DISPATCH_ON_EXIT": "1",  # the trainer starts the next queued run when it ends
+    }
+    try:
+        proc = _popen_trainer(run_dir, log, env)
+    except OSError as exc:
+        set_status(run_dir, "failed", ended_at=time.time(), error=f"could not start the trainer: {exc}")
+        raise RunError(f"could not start the trainer: {exc}") from None
+    finally:
+        log.close()
+    # Only if the trainer has not already moved on: never turn 'running' back into 'queued'.
+    if (read_json(run_dir / "status.json", {}) or {}).get("state") == "queued":
+        set_status(run_dir, "queued", pid=proc.pid)
+    return proc.pid
 
 
 def _popen_trainer(run_dir: Path, log: Any, env: dict[str, str]) -> subprocess.Popen:
@@ -392,8 +444,16 @@ def _popen_trainer(run_dir: Path, log: Any, env: dict[str, str]) -> subprocess.P
 
 
 def request_stop(run_dir: Path) -> None:
-    """Ask the trainer to stop after its current batch (it keeps the best weights)."""
+    """Ask the trainer to stop after its current batch (it keeps the best weights).
+
+    A run still waiting in the queue is cancelled instead (it has no trainer to ask).
+    No permission check here: the app calls ``runqueue.stop``, which checks who asks.
+    """
     run_dir = Path(run_dir)
+    from . import runqueue
+
+    if runqueue.cancel_waiting(run_dir):
+        return
     (run_dir / STOP_FILE).touch()
     status = read_json(run_dir / "status.json", {}) or {}
     if status.get("state") in ("queued", "running"):

@@ -1,14 +1,17 @@
-"""Train: pick settings, start a run in its own process, watch it learn live, stop it, keep every run.
+"""Train: pick settings, queue a run, watch it learn live, stop it, keep every run.
 
 The trainer is a separate OS process writing its run folder (DESIGN.md); this page only reads
 that folder, so a run survives page switches and refreshes and a CLI run shows up the same way.
+Start always succeeds: the run joins the queue and starts when capacity frees. With a teacher
+password configured, each learner names themselves once and acts on their own runs only.
 TensorFlow is imported only to draw the augmentation preview (lazily, cached).
 """
 
 import streamlit as st
 
-from fmnist_core import runs
-from fmnist_core.estimate import config_advice, estimate, format_duration
+from fmnist_core import access, registry, runqueue, runs
+from fmnist_core.estimate import cached_speed, estimate, format_duration, measured_speed
+from ui import class_widgets as cw
 from ui import train_widgets as tw
 from ui.common import runs_root
 from ui.frame import PAGE_FILES, frame
@@ -17,19 +20,22 @@ frame("Train")
 
 tw.init_train_state()
 root = runs_root()
+cw.init_class_state(root)
 all_runs = runs.list_runs(root)
 active = next((r for r in all_runs if r.active), None)
-st.session_state[tw.LIVE_ACTIVE] = active is not None
 
 st.title(":material/model_training: Train the CNN")
 if st.session_state[tw.FLASH]:
     st.toast(st.session_state[tw.FLASH])
     st.session_state[tw.FLASH] = None
+actor = cw.identity_bar(root)
+cw.show_message()
+cw.class_model_line(root, tw.make_active)
 
-# ---- live run: polls the run folder; fast while training, slowly otherwise (to notice CLI runs)
+# ---- live run and queue: polls the run folder; fast while training, slowly otherwise (CLI runs)
 live = st.fragment(run_every=1.0 if active else 3.0)(tw.live_panel)
 with st.container(border=True):
-    live(root)
+    live(root, actor)
 
 # ---- settings (left) and what the network will see (right)
 left, right = st.columns([1, 1], gap="large")
@@ -42,26 +48,35 @@ with left:
     for p in problems:
         st.error(p)
     if config is not None and not problems:
-        est = estimate(config, runs_root=root)
+        if measured_speed(config, root) is None and cached_speed(config) is None:
+            # The first time a configuration is seen here, a few training steps measure this machine.
+            with st.spinner("Measuring this machine's speed for these settings: a few training steps, once ..."):
+                est = estimate(config, runs_root=root)
+        else:
+            est = estimate(config, runs_root=root)
         st.markdown(
             f":material/timer: Estimated time: **about {format_duration(est.seconds)}** "
             f"({est.n_train:,} training + {est.n_val:,} validation images, {config.epochs} epochs)"
         )
         st.caption(f"Speed: {est.source}." + (" Early stopping may end sooner." if config.patience else ""))
-        for advice in config_advice(config):
-            st.warning(advice, icon=":material/info:")
     if active is not None:
-        st.info(f"Run `{active.run_id}` is {active.status}. Only one run trains at a time: stop it or wait.")
+        st.caption(
+            f"Runs train {runqueue._capacity(root)} at a time: a new run joins the queue and starts when it is its turn."
+        )
     if st.button(
-        "Start training", icon=":material/play_arrow:", type="primary", disabled=bool(problems), key="train_start"
+        "Start training",
+        icon=":material/play_arrow:",
+        type="primary",
+        disabled=bool(problems) or actor is None,
+        key="train_start",
     ):
-        try:
-            run_dir = runs.launch(config, root)
-        except runs.RunBusyError as exc:
-            st.error(f"Not started: {exc}")
+        if actor is None:  # a click forged past the disabled button
+            st.error("Not started: type your name first.")
         else:
+            run_dir = runs.launch(config, root, owner=actor.name)
             st.session_state[tw.WATCH] = run_dir.name
             st.rerun()
+    cw.sweep_form(None if problems else config, root, actor)
 
 with right:
     st.subheader("What the network sees")
@@ -86,12 +101,14 @@ st.subheader("History")
 if not all_runs:
     st.caption(f"No runs yet in `{root}`.")
 else:
-    tw.history_table(all_runs)
+    # Polled on its own, like the live panel: statuses and accuracies change while a run trains.
+    st.fragment(run_every=3.0)(tw.history_table)(root)
     by_id = {r.run_id: r for r in all_runs}
     pick = by_id[st.selectbox("Run", list(by_id), key="train_history_pick", help="The run the buttons act on.")]
     if pick.status == "failed":
         st.error(f"Error: {pick.status_data.get('error') or 'unknown'}")
-    b1, b2, b3, _ = st.columns([1, 1, 1, 2])
+    may = {a: actor is not None and access.can(actor, pick, a) for a in ("stop", "delete", "pin")}
+    b1, b2, b3, b4, b5 = st.columns(5)
     usable = pick.has_model and not pick.active
     if b1.button(
         "Open on Evaluate",
@@ -110,8 +127,33 @@ else:
         on_click=tw.make_active,
         args=(f"run:{pick.run_id}",),
     )
-    if b3.button("Delete ...", icon=":material/delete:", disabled=pick.active, key="train_delete"):
+    if pick.active:
+        b3.button(
+            "Leave the queue" if pick.waiting else "Stop",
+            icon=":material/stop:",
+            disabled=not may["stop"] or pick.status == "stopping",
+            key="train_history_stop",
+            on_click=cw.stop_clicked,
+            args=(pick.run_id, root, actor),
+            help=None if may["stop"] else "Only its owner or the teacher can stop this run.",
+        )
+    elif b3.button("Delete ...", icon=":material/delete:", disabled=not may["delete"], key="train_delete"):
         st.session_state[tw.CONFIRM_DELETE] = pick.run_id
+    if usable:
+        with b4:
+            cw.download_button(
+                registry.ModelRef(f"run:{pick.run_id}", pick.run_id, pick.model_path, pick.path / "run.json"),
+                "train_download",
+            )
+    if actor is not None and actor.privileged and access.class_mode(cw.configured_password()):
+        b5.button(
+            "Pin as class model",
+            icon=":material/push_pin:",
+            disabled=not usable,
+            key="train_pin",
+            on_click=cw.pin_clicked,
+            args=(pick.run_id, root, actor),
+        )
     if st.session_state[tw.CONFIRM_DELETE] == pick.run_id:
         st.warning(f"Delete run `{pick.run_id}` and its model for good?")
         c1, c2, _ = st.columns([1, 1, 3])
@@ -120,8 +162,9 @@ else:
             type="primary",
             key="train_delete_yes",
             on_click=tw.delete_confirmed,
-            args=(pick.run_id, root),
+            args=(pick.run_id, root, actor),
         )
         c2.button("Cancel", key="train_delete_no", on_click=lambda: st.session_state.update({tw.CONFIRM_DELETE: None}))
     with st.expander("Settings of this run"):
         st.json(pick.config, expanded=True)
+cw.shipped_downloads()

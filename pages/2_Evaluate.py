@@ -10,6 +10,7 @@ import streamlit as st
 from fmnist_core import evaluate as ev
 from fmnist_core.compare import compare_reports
 from ui import evaluate_widgets as ew
+from ui.class_widgets import sweep_section
 from ui.common import active_model, dataset_or_stop, model_choices
 from ui.frame import frame
 
@@ -150,3 +151,6 @@ with tab_compare:
             st.plotly_chart(ew.difference_figure(cmp["confusion_diff"], names), key="eval_diff")
             for t, p, d in cmp["biggest_changes"]:
                 st.write(f"- {names[t]} → {names[p]}: {d:+d} images")
+
+# ---- a sweep's runs side by side (queued from Train or `python -m fmnist_core sweep`)
+sweep_section()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from fmnist_core import runs
+from fmnist_core import access, runqueue, runs
 from fmnist_core.config import preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -119,10 +119,13 @@ def test_tiny_run_from_the_page_trains_and_is_drawn(runs_root):
     assert run.config["limit"] == 300 and run.config["epochs"] == 2 and run.config["preset"] == "fast"
     assert run.status in ("queued", "running")
 
-    # A second start while it trains is refused with a clear message; no second run folder.
+    # A second start while it trains is accepted and waits in the queue; it can leave the queue.
     button(at, "train_start").click().run()
-    assert any("Not started" in e.value and "stop it" in e.value for e in at.error)
-    assert len(runs.list_runs(runs_root)) == 2
+    second = runqueue.waiting_runs(runs.list_runs(runs_root))
+    assert len(second) == 1 and any("number **1** in line" in i.value for i in at.info)
+    runqueue.cancel(second[0].run_id, runs_root, access.ADMIN)
+    at.session_state["train_watch"] = run.run_id
+    at.run()
     # The live panel shows the active run with a Stop button.
     assert any(b.key == "train_stop" for b in at.button)
 

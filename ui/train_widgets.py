@@ -15,24 +15,18 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from fmnist_core import runs
+from fmnist_core import access, runqueue, runs
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.estimate import config_problems, format_duration
-from ui.common import MODEL_KEY, dataset_arrays
+from fmnist_core.estimate import config_problems, format_duration, preset_description
+from ui import class_widgets as cw
+from ui.common import MODEL_KEY, dataset_arrays, runs_root
 
 PRESET_KEY = "train_preset"
 PREVIEW_SEED = "train_preview_seed"
 WATCH = "train_watch"  # run id last started from this session
-LIVE_ACTIVE = "train_live_active"  # was a run active when the page was last fully drawn?
 CONFIRM_DELETE = "train_confirm_delete"
 FLASH = "train_flash"  # a message to show once after a rerun
 
-PRESET_HELP = {
-    "paper": "The report's recipe: batch 32, Adam 0.001, up to 20 epochs with early stopping, "
-    "rotation 10° / shift 10% / zoom 10%.",
-    "fast": "A classroom run of about a minute and a half: batch 128, 2 epochs, one-cycle learning rate, no augmentation.",
-    "best": "Our best recipe: a wider network, flips, shifts and random erasing, label smoothing, 24 epochs.",
-}
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 # Material icons (Streamlit's own font) rather than emoji, which some browsers lack.
@@ -43,6 +37,7 @@ STATUS_ICON = {
     "finished": ":material/check_circle:",
     "stopped": ":material/stop_circle:",
     "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
 }
 STATUS_COLOR = {"running": "blue", "queued": "gray", "stopping": "orange", "finished": "green", "stopped": "orange"}
 
@@ -75,7 +70,6 @@ def init_train_state() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(PREVIEW_SEED, 0)
     st.session_state.setdefault(WATCH, None)
-    st.session_state.setdefault(LIVE_ACTIVE, False)
     st.session_state.setdefault(CONFIRM_DELETE, None)
     st.session_state.setdefault(FLASH, None)
 
@@ -123,7 +117,9 @@ def settings_form() -> None:
         help="Loads a complete recipe; change any setting below afterwards.",
         **keep,
     )
-    st.caption(PRESET_HELP.get(st.session_state[PRESET_KEY], ""))
+    # What the preset does, and its run time only when measured on this machine (never a figure
+    # from the other CPU kind): the estimate below measures once, then this caption has it too.
+    st.caption(preset_description(st.session_state[PRESET_KEY], runs_root=runs_root()))
     c1, c2 = st.columns(2)
     c1.number_input(
         "Epochs", 1, 200, step=1, key="train_epochs", help="Passes over the training images (1-200).", **keep
@@ -251,14 +247,13 @@ def aug_settings(cfg: TrainConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------- live run
 
 
-def watched_run(root: Path) -> runs.RunInfo | None:
-    """The run the live panel shows: the active one, else this session's last, else the newest."""
-    all_runs = runs.list_runs(root)
-    active = next((r for r in all_runs if r.active), None)
-    if active is not None:
-        return active
+def watched_run(all_runs: list[runs.RunInfo]) -> runs.RunInfo | None:
+    """The run the live panel shows: this session's last run, else one training now, else the newest."""
     mine = next((r for r in all_runs if r.run_id == st.session_state.get(WATCH)), None)
-    return mine or (all_runs[0] if all_runs else None)
+    if mine is not None:
+        return mine
+    training = sorted((r for r in all_runs if r.active and not r.waiting), key=lambda r: r.run_id)
+    return training[0] if training else (all_runs[0] if all_runs else None)
 
 
 def curves_figure(metrics: list[dict[str, Any]], epochs: int | None = None) -> go.Figure:
@@ -317,31 +312,46 @@ def pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.1%}"
 
 
-def live_panel(root: Path) -> None:
-    """The run being watched: status, progress bar, Stop, key numbers and the growing curves."""
-    run = watched_run(root)
+def live_panel(root: Path, actor: access.Actor | None) -> None:
+    """The run being watched: status, progress bar, Stop, key numbers, the growing curves; and the queue.
+
+    Each poll also moves the queue on (``runqueue.dispatch``), so no daemon is needed.
+    """
+    runqueue.dispatch(root, wait=False)
+    all_runs = runs.list_runs(root)
+    run = watched_run(all_runs)
     if run is None:
         st.info("No run yet. Choose the settings below and press **Start training**.")
         return
-    if run.active != st.session_state[LIVE_ACTIVE]:
-        st.rerun(scope="app")  # a run started (e.g. from the CLI) or ended: refresh form, history, sidebar
+    # A run that starts (e.g. from the CLI) or ends redraws this panel only, never the whole app:
+    # a full rerun from here could swallow a click on the menu. The history table refreshes
+    # itself; the sidebar picker learns of a new model at the next interaction.
     icon = STATUS_ICON.get(run.status, "")
     head, button = st.columns([4, 1], vertical_alignment="center")
-    head.markdown(f"### {icon} Run `{run.run_id}` &nbsp; :{STATUS_COLOR.get(run.status, 'red')}-badge[{run.status}]")
+    badge = f":{STATUS_COLOR.get(run.status, 'red')}-badge[{'waiting' if run.waiting else run.status}]"
+    head.markdown(f"### {icon} Run `{run.run_id}` &nbsp; {badge}")
+    if run.owner:
+        head.caption(f"Started by **{run.owner}**.")
     if run.active:
-        button.button(
-            "Stop training",
-            icon=":material/stop:",
-            type="primary",
-            key="train_stop",
-            disabled=run.status == "stopping",
-            on_click=runs.request_stop,
-            args=(run.path,),
-            help="Ends the run after the current batch and keeps the best weights so far.",
-            width="stretch",
-        )
-        frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
-        st.progress(frac, text=text)
+        if actor is not None and access.can(actor, run, "stop"):
+            button.button(
+                "Leave the queue" if run.waiting else "Stop training",
+                icon=":material/stop:",
+                type="primary",
+                key="train_stop",
+                disabled=run.status == "stopping",
+                on_click=cw.stop_clicked,
+                args=(run.run_id, root, actor),
+                help="Ends the run after the current batch and keeps the best weights so far.",
+                width="stretch",
+            )
+        else:
+            button.caption(f"Only {run.owner or 'its owner'} or the teacher can stop this run.")
+        if run.waiting:
+            st.info(cw.position_line(run, root, all_runs), icon=":material/hourglass_top:")
+        else:
+            frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
+            st.progress(frac, text=text)
     elif run.status == "failed":
         st.error(f"This run failed: {run.status_data.get('error') or 'unknown error'}")
     else:
@@ -364,6 +374,7 @@ def live_panel(root: Path) -> None:
         st.plotly_chart(curves_figure(run.metrics, epochs), key="train_curves", config={"displaylogo": False})
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
+    cw.queue_panel(root, all_runs, actor)
 
 
 # ---------------------------------------------------------------- history
@@ -377,11 +388,12 @@ def history_rows(all_runs: list[runs.RunInfo]) -> list[dict[str, Any]]:
         rows.append(
             {
                 "Run": r.run_id,
+                "Owner": r.owner or "-",
                 "Preset": r.preset,
                 "Epochs": f"{r.epochs_done} / {r.config.get('epochs', '?')}",
                 "Best val acc": None if r.best_val_accuracy is None else 100 * r.best_val_accuracy,
                 "Test acc": None if r.test_accuracy is None else 100 * r.test_accuracy,
-                "Status": r.status,
+                "Status": "waiting" if r.waiting else r.status,
                 "Duration": format_duration(r.duration_s),
                 "Images": r.config.get("limit") or 60000,
                 "Started": None if not created else np.datetime64(int(created), "s"),
@@ -390,7 +402,9 @@ def history_rows(all_runs: list[runs.RunInfo]) -> list[dict[str, Any]]:
     return rows
 
 
-def history_table(all_runs: list[runs.RunInfo]) -> None:
+def history_table(root: Path) -> None:
+    """The table of every run in ``root``, re-read on each call (the page polls it in a fragment)."""
+    all_runs = runs.list_runs(root)
     pc = st.column_config.NumberColumn(format="%.2f %%")
     st.dataframe(
         history_rows(all_runs),
@@ -412,11 +426,13 @@ def make_active(key: str, flash: bool = True) -> None:
         st.session_state[FLASH] = f"`{key.split(':', 1)[1]}` is now the active model."
 
 
-def delete_confirmed(run_id: str, root: Path) -> None:
-    """on_click of the confirmation: delete the run folder."""
+def delete_confirmed(run_id: str, root: Path, actor: access.Actor | None) -> None:
+    """on_click of the confirmation: delete the run folder (the core checks who asks)."""
     try:
-        runs.delete_run(run_id, root)
+        if actor is None:
+            raise access.AccessError("type your name first")
+        runqueue.delete(run_id, root, actor)
         st.session_state[FLASH] = f"Run `{run_id}` deleted."
-    except runs.RunError as exc:
+    except (runs.RunError, access.AccessError) as exc:
         st.session_state[FLASH] = f"Not deleted: {exc}"
     st.session_state[CONFIRM_DELETE] = None
