@@ -66,7 +66,8 @@ def box_canvas(original: Image.Image, key: str) -> tuple[float, float, float, fl
     except Exception as exc:  # noqa: BLE001 - the box is optional: the page works without it
         st.caption(f"(Box correction unavailable here: {type(exc).__name__}.)")
         return None
-    objects = [o for o in ((result.json_data or {}).get("objects") or []) if o.get("type") == "rect"]
+    # Fabric 7 (drawable-canvas 0.13) names the type "Rect"; older versions "rect".
+    objects = [o for o in ((result.json_data or {}).get("objects") or []) if str(o.get("type", "")).lower() == "rect"]
     if not objects:
         return None
     o = objects[-1]
