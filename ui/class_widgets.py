@@ -189,9 +189,8 @@ def queue_rows(entries: list[runqueue.QueueEntry]) -> list[dict[str, Any]]:
     ]
 
 
-def queue_panel(root: Path, infos: list[runs.RunInfo], actor: access.Actor | None) -> None:
+def queue_panel(root: Path, entries: list[runqueue.QueueEntry], actor: access.Actor | None) -> None:
     """The queue: what trains now and what waits, in order, with owners and estimated start times."""
-    entries = runqueue.queue_view(root, infos)
     waiting = [q for q in entries if q.position > 0]
     st.markdown(
         f"**Queue** · {sum(q.position == 0 for q in entries)} training, {len(waiting)} waiting "
@@ -210,9 +209,9 @@ def queue_panel(root: Path, infos: list[runs.RunInfo], actor: access.Actor | Non
         )
 
 
-def position_line(run: runs.RunInfo, root: Path, infos: list[runs.RunInfo]) -> str:
-    """'Queued: 3rd in line, starts at about 14:05' for a waiting run."""
-    q = next((e for e in runqueue.queue_view(root, infos) if e.run_id == run.run_id), None)
+def position_line(run: runs.RunInfo, entries: list[runqueue.QueueEntry]) -> str:
+    """'Waiting in the queue: number 3 in line, starts at about 14:05' for a waiting run."""
+    q = next((e for e in entries if e.run_id == run.run_id), None)
     if q is None or q.eta_start is None:
         return "Queued: starting ..."
     return (
