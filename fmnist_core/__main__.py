@@ -1,4 +1,4 @@
-"""Command line: ``python -m fmnist_core {data,train,evaluate,predict,runs,sweep,bench} ... [--json]``.
+"""Command line: ``python -m fmnist_core {data,train,estimate,evaluate,predict,photos,runs,sweep,bench} ... [--json]``.
 
 Errors the user can fix print one line to stderr and exit non-zero, never a traceback.
 """
@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from .segment import DEFAULT_METHOD, METHODS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -78,26 +80,72 @@ def cmd_data(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- train
 
 
+def _config_from_args(args: argparse.Namespace):
+    """The TrainConfig that ``train``/``estimate`` arguments describe (--config or --preset + overrides)."""
+    from .config import TrainConfig, preset
+
+    if getattr(args, "config", None):
+        return TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    return preset(
+        args.preset,
+        epochs=args.epochs,
+        limit=args.limit,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        dataset=args.dataset,
+        augment=False if args.no_augment else None,
+    )
+
+
+def cmd_estimate(args: argparse.Namespace) -> int:
+    """How long a run of the config takes on this machine (measures a few training steps once, cached)."""
+    _quiet_tf()
+    from .estimate import cached_speed, estimate, format_duration, measured_speed, speed_key
+
+    try:
+        config = _config_from_args(args)
+    except (ValueError, OSError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    remeasure = getattr(args, "remeasure", False)
+    root = Path(args.runs_dir) if getattr(args, "runs_dir", None) else None
+    if not args.json and (remeasure or (measured_speed(config, root) is None and cached_speed(config) is None)):
+        print(f"measuring a few training steps here: {speed_key(config)} ...", file=sys.stderr)
+    est = estimate(config, runs_root=root, remeasure=remeasure)
+    out = {
+        "preset": config.preset,
+        "seconds": round(est.seconds, 1),
+        "images_per_s": round(est.images_per_s, 1),
+        "measured_here": est.measured,
+        "source": est.source,
+        "n_train": est.n_train,
+        "n_val": est.n_val,
+        "epochs": config.epochs,
+        "steps_per_epoch": est.steps_per_epoch,
+        "key": speed_key(config),
+    }
+    if args.json:
+        _emit(out)
+    else:
+        upto = "up to " if config.patience else ""
+        print(
+            f"{config.preset}: {upto}about {format_duration(est.seconds)} on this machine "
+            f"({est.n_train:,} training + {est.n_val:,} validation images x {config.epochs} epochs)\n"
+            f"speed: {est.source}"
+        )
+    return 0
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     _quiet_tf()
     from . import runs
-    from .config import TrainConfig, preset
     from .train import train
 
+    if args.estimate_only:
+        return cmd_estimate(args)
     try:
-        if args.config:
-            config = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
-        else:
-            config = preset(
-                args.preset,
-                epochs=args.epochs,
-                limit=args.limit,
-                seed=args.seed,
-                batch_size=args.batch_size,
-                learning_rate=args.lr,
-                dataset=args.dataset,
-                augment=False if args.no_augment else None,
-            )
+        config = _config_from_args(args)
     except (ValueError, OSError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -251,7 +299,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     prepared: dict[int, Any] = {}
     for i, path in enumerate(args.images):
         try:
-            prep = prepare_any(load_image(path), args.invert)
+            prep = prepare_any(load_image(path), args.invert, method=args.segment, box=args.box)
             prep.steps = []  # the CLI shows no steps; do not hold every original image in memory
             prepared[i] = prep
             results.append({"path": path})
@@ -267,8 +315,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         try:
             with _native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
                 from .predict import Predictor
+                from .registry import default_photo_model
 
-                predictor = Predictor.from_spec(args.model)
+                predictor = Predictor.from_spec(args.model or default_photo_model())
                 for i, prep in prepared.items():
                     results[i].update(predictor.predict_prepared(prep, top_k=args.top_k).as_dict())
         except ModelError as exc:
@@ -284,10 +333,82 @@ def cmd_predict(args: argparse.Namespace) -> int:
         for r in results:
             if "error" not in r:
                 tops = ", ".join(f"{t['label']} {t['probability']:.1%}" for t in r["top"])
-                print(f"{r['path']}: {r['label']} ({r['probability']:.1%})  [{tops}]")
+                answer = f"{r['label']} ({r['probability']:.1%})"
+                if r.get("rejected"):
+                    answer = f"none of the ten classes ({r['reason']}; closest {answer})"
+                print(f"{r['path']}: {answer}  [{tops}]")
     for r in failed:  # one line per bad file, on stderr in both modes
         print(f"error: {_one_line(r['path'], 120)}: {r['error']}", file=sys.stderr)
     return EXIT_ERROR if failed else 0
+
+
+def _box(text: str) -> tuple[float, float, float, float]:
+    """'x0,y0,x1,y1' -> four floats (argparse type)."""
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        values = ()
+    if len(values) != 4 or values[2] <= values[0] or values[3] <= values[1]:
+        raise argparse.ArgumentTypeError("give the box as x0,y0,x1,y1 with x1 > x0 and y1 > y0")
+    return values  # type: ignore[return-value]
+
+
+# ---------------------------------------------------------------- photos
+
+
+def cmd_photos(args: argparse.Namespace) -> int:
+    """Strict / lenient accuracy, per folder, confusion table and reject rates on labelled photos."""
+    _quiet_tf()
+    from .photos import evaluate_photos
+    from .registry import ModelError
+
+    def progress(i: int, n: int, _res: Any) -> None:
+        if i == n or i % 25 == 0:
+            print(f"{i}/{n} photos", file=sys.stderr, flush=True)
+
+    try:
+        with _native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
+            from .predict import Predictor
+            from .registry import default_photo_model
+
+            predictor = Predictor.from_spec(args.model or default_photo_model())
+        out = evaluate_photos(args.dir, predictor, args.segment, not args.no_reject, progress)
+    except (FileNotFoundError, ModelError) as exc:
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_ERROR
+    if not out["photos"]:
+        print(f"error: no photos in labelled folders under {args.dir}", file=sys.stderr)
+        return EXIT_ERROR
+    if args.json:
+        _emit(out)
+        return 0
+
+    def pct(x: float | None) -> str:
+        return "-" if x is None else f"{x:.1%}"
+
+    print(
+        f"{out['photos']} photos ({out['in_scope']} in scope, {out['out_of_scope']} out of scope), model {out['model']}"
+    )
+    print(f"  strict accuracy {pct(out['strict_accuracy'])}, lenient {pct(out['lenient_accuracy'])}")
+    print(
+        f"  rejected as none of the ten: in scope {pct(out['reject_rate_in_scope'])}, "
+        f"out of scope {pct(out['reject_rate_out_of_scope'])}"
+    )
+    print(f"  time per photo: p50 {out['seconds_per_photo']['p50'] * 1000:.0f} ms")
+    print("  folder        photos  strict lenient rejected")
+    for name, p in out["per_folder"].items():
+        strict = pct(p["strict_accuracy"]) if p["in_scope"] else "-"
+        lenient = pct(p["lenient_accuracy"]) if p["in_scope"] else "-"
+        print(f"  {name:12s} {p['photos']:7d} {strict:>7s} {lenient:>7s} {pct(p['reject_rate']):>8s}")
+    cols = out["columns"]
+    short = [c.split("/")[0][:7] for c in cols]
+    print("  confusion (folder x answer):")
+    print("  " + " " * 12 + "".join(f"{c:>8s}" for c in short))
+    for name, row in out["confusion"].items():
+        print(f"  {name:12s}" + "".join(f"{row.get(c, 0):8d}" for c in cols))
+    if out["skipped_folders"]:
+        print(f"  skipped folders (no class known): {', '.join(out['skipped_folders'])}")
+    return 0
 
 
 # ---------------------------------------------------------------- runs
@@ -467,7 +588,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--run-dir", help="output folder (default runs/<timestamp>-<preset>)")
     t.add_argument("--quiet", action="store_true")
     t.add_argument("--json", action="store_true")
+    t.add_argument("--estimate-only", action="store_true", help="print the run time on this machine, do not train")
     t.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("estimate", help="run time of a preset on this machine (measured here once, cached)")
+    s.add_argument("--preset", default="paper", help="paper | fast | best")
+    s.add_argument("--config", help="a config.json")
+    for flag, kind in (("--epochs", int), ("--limit", int), ("--seed", int), ("--batch-size", int), ("--lr", float)):
+        s.add_argument(flag, type=kind)
+    s.add_argument("--dataset", choices=["fashion", "mnist"])
+    s.add_argument("--no-augment", action="store_true")
+    s.add_argument("--runs-dir", help="runs folder whose finished runs count as measurements (default ./runs)")
+    s.add_argument("--remeasure", action="store_true", help="measure again even if a cached figure exists")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_estimate)
 
     e = sub.add_parser("evaluate", help="test accuracy, loss and per-class report of a model")
     e.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: paper model)")
@@ -476,11 +610,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     q = sub.add_parser("predict", help="classify image files")
     q.add_argument("images", nargs="+")
-    q.add_argument("--model", help="shipped name, run id or .keras path (default: paper model)")
+    q.add_argument("--model", help="shipped name, run id or .keras path (default: the photo model)")
     q.add_argument("--top-k", type=int, default=3)
     q.add_argument("--invert", default="auto", choices=["auto", "on", "off"])
+    q.add_argument(
+        "--segment", default=DEFAULT_METHOD, choices=METHODS, help=f"segmentation (default {DEFAULT_METHOD})"
+    )
+    q.add_argument("--box", type=_box, help="x0,y0,x1,y1 around the garment (image pixels): re-seeds the mask")
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_predict)
+
+    ph = sub.add_parser("photos", help="accuracy on a folder tree of labelled real photos (folder = label)")
+    ph.add_argument("dir", type=Path)
+    ph.add_argument("--model", help="shipped name, run id or .keras path (default: the photo model)")
+    ph.add_argument("--segment", default=DEFAULT_METHOD, choices=METHODS)
+    ph.add_argument("--no-reject", action="store_true", help="never answer 'none of the ten'")
+    ph.add_argument("--json", action="store_true")
+    ph.set_defaults(func=cmd_photos)
 
     r = sub.add_parser("runs", help="list runs and the queue; stop, cancel or delete a run; clear the queue")
     r.add_argument("action", nargs="?", default="list", choices=["list", "cancel", "stop", "delete", "clear"])

@@ -32,6 +32,7 @@ class TrainConfig:
     zoom: float = 0.1  # max zoom in or out, fraction
     hflip: bool = False  # random left-right flip (not in the report)
     erase_prob: float = 0.0  # probability of random erasing of one patch (not in the report)
+    photo_prob: float = 0.0  # share of images made to look like a segmented real photo (pipeline.photo_augment)
     label_smoothing: float = 0.0
     val_fraction: float = 0.2  # stratified validation share of the training images
     limit: int | None = None  # use only this many training images (stratified), before the split
@@ -71,6 +72,8 @@ class TrainConfig:
             p.append("zoom must be between 0 and 0.5")
         if not 0 <= self.erase_prob <= 1:
             p.append("erase_prob must be between 0 and 1")
+        if not 0 <= self.photo_prob <= 1:
+            p.append("photo_prob must be between 0 and 1")
         if not 0 <= self.label_smoothing < 1:
             p.append("label_smoothing must be in [0, 1)")
         if not 0 < self.val_fraction < 0.9:
@@ -133,6 +136,32 @@ PRESETS: dict[str, TrainConfig] = {
         zoom=0.0,
         hflip=True,
         erase_prob=0.3,
+        label_smoothing=0.1,
+        val_fraction=0.05,
+        patience=None,
+        precision="auto",
+        tta_flip=True,
+    ),
+    # For real photos (issue 12): the best recipe plus photo_augment, which imitates what
+    # segmenting a phone photo leaves behind (ragged edges, leftover background, uneven light,
+    # gamma, blur, noise), on half of the images; rotation and zoom (x and y apart, so the aspect
+    # changes too) because photos are taken at an angle. Fashion-MNIST images only. A first run
+    # (12 epochs, photo share 0.6, erasing 0.1) reached 91.98% test, under the 92% floor; 16 epochs
+    # (~50 min on the shared AMD EPYC) with a lighter mix is the shipped one.
+    "photo": TrainConfig(
+        preset="photo",
+        architecture="wide_cnn",
+        epochs=16,
+        batch_size=128,
+        learning_rate=3e-3,
+        lr_schedule="onecycle",
+        augment=True,
+        rotation_deg=10.0,
+        shift=0.08,
+        zoom=0.1,
+        hflip=True,
+        erase_prob=0.0,
+        photo_prob=0.5,
         label_smoothing=0.1,
         val_fraction=0.05,
         patience=None,

@@ -7,8 +7,11 @@ from cached predictions.
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 import threading
 import weakref
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -136,6 +139,59 @@ def file_fingerprint(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def scores_cache_dir() -> Path:
+    """Where test-set scores are kept between server starts: ``$FMNIST_CACHE_DIR/scores`` or
+    ``~/.cache/fmnist-studio/scores``."""
+    base = os.environ.get("FMNIST_CACHE_DIR") or Path.home() / ".cache" / "fmnist-studio"
+    return Path(base) / "scores"
+
+
+def _scores_path(fingerprint: str, dataset: str) -> Path:
+    if not all(c in "0123456789abcdef" for c in fingerprint) or not dataset.isalnum():
+        raise ValueError("fingerprint must be hex and dataset alphanumeric")
+    return scores_cache_dir() / f"{fingerprint}-{dataset}.npy"
+
+
+def load_scores(fingerprint: str, dataset: str, n: int) -> np.ndarray | None:
+    """The saved (n, classes) test probabilities of the model with this SHA-256, or None.
+
+    A file of the wrong shape, or one that cannot be read, counts as absent (it is rewritten)."""
+    path = _scores_path(fingerprint, dataset)  # a bad name is the caller's error: raise
+    try:
+        probs = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    return probs if probs.ndim == 2 and len(probs) == n and probs.dtype == np.float32 else None
+
+
+def save_scores(fingerprint: str, dataset: str, probs: np.ndarray) -> None:
+    """Keep test probabilities for the next server start (atomic; a failure to write is harmless)."""
+    path = _scores_path(fingerprint, dataset)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".scores.", suffix=".npy", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            np.save(f, np.asarray(probs, dtype=np.float32), allow_pickle=False)
+        os.replace(tmp, path)
+    except OSError:
+        pass  # a read-only home only costs the next start a recomputation
+
+
+def score_in_batches(
+    probabilities: Callable[[np.ndarray], np.ndarray],
+    images_u8: np.ndarray,
+    batch_size: int = 1000,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """``probabilities`` over ``images_u8`` in batches, calling ``progress(done, total)`` after each."""
+    out = []
+    for i in range(0, len(images_u8), batch_size):
+        out.append(np.asarray(probabilities(images_u8[i : i + batch_size]), dtype=np.float32))
+        if progress is not None:
+            progress(min(i + batch_size, len(images_u8)), len(images_u8))
+    return np.concatenate(out) if out else np.zeros((0, 10), np.float32)
 
 
 def top_k(probs: np.ndarray, class_names: list[str] | tuple[str, ...], k: int = 3) -> list[tuple[str, float]]:

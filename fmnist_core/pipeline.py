@@ -115,6 +115,96 @@ def random_erase(images, prob: float):
     return tf.where(mask[..., None], tf.zeros_like(images), images)
 
 
+def _dilate(mask, size: int):
+    """Binary dilation of (N, 28, 28, 1) float masks by a size x size square (max pooling)."""
+    import tensorflow as tf
+
+    return tf.nn.max_pool2d(mask, size, 1, "SAME")
+
+
+def _erode(mask, size: int):
+    import tensorflow as tf
+
+    return -tf.nn.max_pool2d(-mask, size, 1, "SAME")
+
+
+def _smooth_noise(n, cells: int):
+    """(N, 28, 28, 1) uniform noise in [0, 1] that varies over ``cells`` x ``cells`` blocks, smoothly."""
+    import tensorflow as tf
+
+    coarse = tf.random.uniform([n, cells, cells, 1])
+    return tf.image.resize(coarse, [28, 28], method="bilinear")
+
+
+def photo_augment(images, prob: float):
+    """Imitate what segmenting a real photo leaves in the 28x28 input, on a share ``prob`` of images.
+
+    Real photos go through segment -> the dataset's steps (see ``preprocess.prepare_photo``), which
+    leaves: ragged garment edges (mask errors), a halo or patch of background texture next to the
+    garment (bed sheets, wood grain the mask kept), uneven lighting across the garment, other
+    contrast and gamma, blur (focus, downscaling), sensor noise; the last step stretches the
+    brightest pixel to 1 as the pipeline does. Each effect is drawn per image with its own
+    probability and strength, in tf ops only, so it runs in the tf.data graph.
+    """
+    import tensorflow as tf
+
+    x = images
+    n = tf.shape(x)[0]
+
+    def per_image(p):
+        return tf.cast(tf.random.uniform([n, 1, 1, 1]) < p, tf.float32)
+
+    def uniform(lo, hi):
+        return tf.random.uniform([n, 1, 1, 1], lo, hi)
+
+    fg = tf.cast(x > 0.08, tf.float32)
+    # Ragged edges: pixels in a 1-2 px band around the outline drop out in blotches.
+    band = _dilate(fg, 3) - _erode(fg, 3)
+    drop = band * tf.cast(_smooth_noise(n, 14) < uniform(0.0, 0.5), tf.float32) * per_image(0.5)
+    x = x * (1.0 - drop)
+    # Halo: background just outside the outline the mask kept, at a random brightness.
+    ring = _dilate(fg, 5) - fg
+    halo = ring * tf.cast(_smooth_noise(n, 10) < uniform(0.1, 0.6), tf.float32) * uniform(0.1, 0.6)
+    x = tf.maximum(x, halo * per_image(0.3))
+    # Leftover background texture on one side (a strip of sheet or floor the mask kept).
+    ys = tf.linspace(-1.0, 1.0, 28)[None, :, None, None]
+    xs = tf.linspace(-1.0, 1.0, 28)[None, None, :, None]
+    angle = tf.random.uniform([n, 1, 1, 1], 0.0, 2 * np.pi)
+    side = tf.cast(tf.cos(angle) * xs + tf.sin(angle) * ys > uniform(0.3, 0.9), tf.float32)
+    texture = 0.6 * _smooth_noise(n, 7) + 0.4 * tf.random.uniform(tf.shape(x))
+    x = tf.maximum(x, side * (1.0 - fg) * texture * uniform(0.05, 0.45) * per_image(0.25))
+    # Uneven lighting: a linear brightness ramp across the image.
+    gx, gy = uniform(-0.7, 0.7), uniform(-0.7, 0.7)
+    ramp = tf.clip_by_value(1.0 + gx * xs + gy * ys, 0.25, 1.7)
+    x = x * tf.where(per_image(0.5) > 0, ramp, tf.ones_like(ramp))
+    # Contrast within the garment (flatter texture) and gamma.
+    flat = uniform(0.4, 1.0)
+    mean_fg = tf.reduce_sum(x * fg, axis=[1, 2, 3], keepdims=True) / (
+        tf.reduce_sum(fg, axis=[1, 2, 3], keepdims=True) + 1
+    )
+    flattened = fg * (mean_fg + flat * (x - mean_fg)) + (1.0 - fg) * x
+    x = tf.where(per_image(0.4) > 0, flattened, x)
+    gamma = tf.exp(uniform(-0.6, 0.6) * per_image(0.6))
+    x = tf.pow(tf.clip_by_value(x, 0.0, 1.0) + 1e-6, gamma)
+    # Blur: a 3x3 Gaussian (sigma ~0.85) blended in at a random strength.
+    k1 = np.array([0.25, 0.5, 0.25], np.float32)
+    kernel = tf.constant(np.outer(k1, k1)[:, :, None, None])
+    blurred = tf.nn.conv2d(x, kernel, 1, "SAME")
+    a = uniform(0.3, 1.0) * per_image(0.35)
+    x = (1.0 - a) * x + a * blurred
+    # Sensor noise, mostly on the garment (the background was set to a flat colour).
+    sigma = uniform(0.0, 0.06) * per_image(0.5)
+    x = x + tf.random.normal(tf.shape(x)) * sigma * (0.3 + 0.7 * _dilate(fg, 3))
+    x = tf.clip_by_value(x, 0.0, 1.0)
+    # The pipeline's last step: brightest pixel = 255.
+    top = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
+    x = tf.where(top > 0.05, x / tf.maximum(top, 1e-6), x)
+    apply = tf.cast(tf.random.uniform([n, 1, 1, 1]) < prob, tf.bool)
+    out = tf.where(apply, x, images)
+    out.set_shape(images.shape)
+    return out
+
+
 def to_float(images_u8):
     """uint8 (N, 28, 28) or (N, 28, 28, 1) -> float32 (N, 28, 28, 1) in [0, 1]."""
     import tensorflow as tf
@@ -142,11 +232,14 @@ def train_dataset(
 
     aug = augmenter(config, seed=config.seed) if config.augment else None
     erase = config.augment and config.erase_prob > 0
+    photo = config.augment and config.photo_prob > 0
 
     def prep(xb, yb):
         xb = to_float(xb)
         if aug is not None:
             xb = aug(xb, training=True)
+        if photo:
+            xb = photo_augment(xb, config.photo_prob)
         if erase:
             xb = random_erase(xb, config.erase_prob)
         if one_hot:

@@ -19,7 +19,8 @@ from .classes import class_names
 
 MODELS_DIR = runs.PROJECT_ROOT / "models"
 DEFAULT_MODEL = "fashion_cnn_paper"
-SHIPPED_ORDER = ("fashion_cnn_paper", "fashion_cnn_best", "fashion_cnn_fast")
+PHOTO_MODEL = "fashion_cnn_photo"  # trained with photo augmentation: the default for uploads and camera shots
+SHIPPED_ORDER = ("fashion_cnn_paper", "fashion_cnn_best", "fashion_cnn_fast", "fashion_cnn_photo")
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,79}")  # used with fullmatch (no '/', no NUL, no newline)
 MAX_MODEL_BYTES = 512 * 2**20  # uncompressed size of a .keras archive; ours are a few MB (zip bombs stop here)
 
@@ -59,6 +60,13 @@ def shipped_models(models_dir: Path | None = None) -> list[ModelRef]:
     order = {n: i for i, n in enumerate(SHIPPED_ORDER)}
     found.sort(key=lambda p: (order.get(p.stem, 99), p.stem))
     return [ModelRef(f"shipped:{p.stem}", f"{p.stem} (shipped)", p, meta_path_for(p)) for p in found]
+
+
+def default_photo_model(models_dir: Path | None = None) -> str:
+    """The model spec photos use by default: the shipped photo model, else the default model."""
+    d = Path(models_dir or MODELS_DIR)
+    name = PHOTO_MODEL if (d / f"{PHOTO_MODEL}.keras").is_file() else DEFAULT_MODEL
+    return f"shipped:{name}"
 
 
 def run_models(root: Path | None = None) -> list[ModelRef]:

@@ -13,6 +13,7 @@ import platform
 import signal
 import time
 import traceback
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -22,23 +23,110 @@ from . import runs
 from .config import TrainConfig
 
 PROGRESS_EVERY_S = 0.25  # at most four progress.json writes a second
+# BatchNorm's moving averages (momentum 0.99) still hold 0.99**n of their initial values after n
+# steps: 74% after 30 steps, 5% after 300, under 1% after 500. Runs shorter than this get their
+# statistics re-estimated before each validation and the final test; longer runs are unchanged.
+BN_REESTIMATE_BELOW_STEPS = 500
+BN_REESTIMATE_IMAGES = 1024  # training images (unaugmented) whose batch statistics are averaged
 
 
-def cpu_has_bf16() -> bool:
-    """True if the CPU advertises fast bfloat16 math (AVX512-BF16 or AMX-BF16)."""
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
+def cpu_flags(cpuinfo: str | None = None) -> set[str]:
+    """The CPU feature flags from ``/proc/cpuinfo`` text (read from the machine when None)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return set()
+    flags: set[str] = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags") and ":" in line:
+            flags.update(line.split(":", 1)[1].split())
+    return flags
+
+
+def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
+    """True if the CPU advertises fast bfloat16 math (AVX512-BF16 or AMX-BF16).
+
+    ``cpuinfo`` is ``/proc/cpuinfo``'s text; None reads this machine's (tests pass other CPUs').
+    """
+    flags = cpu_flags(cpuinfo)
     return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
-def resolve_precision(config: TrainConfig) -> str:
+def cpu_isa(cpuinfo: str | None = None) -> str:
+    """The vector instruction level that sets training speed: 'AVX-512 + BF16', 'AVX-512', 'AVX2' or 'older'.
+
+    The CPU model name alone does not tell machines apart (virtual machines of both kinds report
+    'AMD EPYC'), so caches and labels use this too.
+    """
+    flags = cpu_flags(cpuinfo)
+    if "avx512f" in flags:
+        return "AVX-512 + BF16" if cpu_has_bf16(cpuinfo) else "AVX-512"
+    return "AVX2" if "avx2" in flags else "older"
+
+
+def resolve_precision(config: TrainConfig, has_bf16: bool | None = None) -> str:
     """The dtype policy to train with. 'auto' picks bfloat16 only where it was measured faster:
-    a CPU with bf16 instructions and batches of at least 128 (at 32 it gains nothing here)."""
+    a CPU with bf16 instructions and batches of at least 128 (at 32 it gains nothing here).
+    ``has_bf16`` overrides this machine's CPU flags (None: ask ``cpu_has_bf16``)."""
     if config.precision != "auto":
         return config.precision
-    return "mixed_bfloat16" if cpu_has_bf16() and config.batch_size >= 128 else "float32"
+    if has_bf16 is None:
+        has_bf16 = cpu_has_bf16()
+    return "mixed_bfloat16" if has_bf16 and config.batch_size >= 128 else "float32"
+
+
+_PRECISE_BN_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def reestimate_batchnorm(model, batches) -> int:
+    """Set every BatchNorm layer's moving mean and variance to the average of its batch statistics.
+
+    ``batches`` yields image batches (or (images, labels) pairs). BatchNorm layers run in training
+    mode, every other layer as at inference (dropout off), and no weight changes except the
+    moving statistics, which become the plain mean over all batches ("precise BN").
+    Returns the number of batches used.
+    Why: after a few hundred steps the exponential moving averages still remember their initial
+    values (0 and 1), so inference-mode accuracy sits near chance while training accuracy rises.
+    """
+    import keras
+    import tensorflow as tf
+
+    layers = list(model._flatten_layers(include_self=False, recursive=True))
+    norms = [layer for layer in layers if isinstance(layer, keras.layers.BatchNormalization)]
+    drops = [layer for layer in layers if isinstance(layer, keras.layers.Dropout)]
+    if not norms:
+        return 0
+    momenta = [layer.momentum for layer in norms]
+    rates = [layer.rate for layer in drops]
+    sums = [[np.zeros(layer.moving_mean.shape), np.zeros(layer.moving_variance.shape)] for layer in norms]
+    n = 0
+    try:
+        for layer in norms:
+            layer.momentum = 0.0  # each forward pass leaves exactly that batch's statistics
+        for layer in drops:
+            layer.rate = 0.0  # Dropout.call is the identity at rate 0, even in training mode
+        # One graph for all batches (eager calls measured ~2x slower), traced with the settings above
+        # and kept with the model, so the re-estimations before later validations do not trace again.
+        forward = _PRECISE_BN_FORWARD.get(model)
+        if forward is None:
+            forward = _PRECISE_BN_FORWARD[model] = tf.function(lambda x: model(x, training=True))
+        for batch in batches:
+            forward(batch[0] if isinstance(batch, tuple | list) else batch)
+            n += 1
+            for layer, acc in zip(norms, sums, strict=True):
+                acc[0] += layer.moving_mean.numpy()
+                acc[1] += layer.moving_variance.numpy()
+        if n:
+            for layer, (mean, var) in zip(norms, sums, strict=True):
+                layer.moving_mean.assign(mean / n)
+                layer.moving_variance.assign(var / n)
+    finally:
+        for layer, m in zip(norms, momenta, strict=True):
+            layer.momentum = m
+        for layer, r in zip(drops, rates, strict=True):
+            layer.rate = r
+    return n
 
 
 def configure_threads(intra: int | None = None, inter: int | None = None) -> None:
@@ -55,21 +143,25 @@ def configure_threads(intra: int | None = None, inter: int | None = None) -> Non
         tf.config.threading.set_inter_op_parallelism_threads(inter)
 
 
+def cpu_model() -> str:
+    """This machine's CPU model name (``/proc/cpuinfo``), e.g. 'AMD EPYC 7B13'."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine_info() -> dict[str, Any]:
     """What ran the training: CPU model, cores, library versions."""
     import keras
     import tensorflow as tf
 
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
+        "isa": cpu_isa(),
         "cores": os.cpu_count(),
         "bf16": cpu_has_bf16(),
         "platform": platform.platform(),
@@ -103,8 +195,12 @@ class StopFlag:
         return self.signalled or (self.run_dir is not None and runs.stop_requested(self.run_dir))
 
 
-def make_recorder(run_dir: Path, stop: StopFlag, n_train: int, config: TrainConfig):
-    """The Keras callback that writes metrics/progress, stops on request and keeps best weights."""
+def make_recorder(run_dir: Path, stop: StopFlag, n_train: int, config: TrainConfig, bn_batches=None):
+    """The Keras callback that writes metrics/progress, stops on request and keeps best weights.
+
+    With ``bn_batches`` (training images, see ``reestimate_batchnorm``) it re-estimates the
+    BatchNorm statistics before each validation while fewer than BN_REESTIMATE_BELOW_STEPS steps ran.
+    """
     import keras
 
     class RunRecorder(keras.callbacks.Callback):
@@ -118,6 +214,8 @@ def make_recorder(run_dir: Path, stop: StopFlag, n_train: int, config: TrainConf
             self.stopped_by_user = False
             self.t_train = time.time()
             self.images_seen = 0
+            self.steps_done = 0
+            self.bn_reestimated = 0  # validations that ran on re-estimated BatchNorm statistics
 
         def _progress(self, epoch: int, batch: int, phase: str, force: bool = False) -> None:
             now = time.time()
@@ -151,6 +249,7 @@ def make_recorder(run_dir: Path, stop: StopFlag, n_train: int, config: TrainConf
 
         def on_train_batch_end(self, batch, logs=None):
             self.images_seen += config.batch_size
+            self.steps_done += 1
             self._progress(self.epoch, batch + 1, "train")
             if stop:
                 self.stopped_by_user = True
@@ -158,6 +257,9 @@ def make_recorder(run_dir: Path, stop: StopFlag, n_train: int, config: TrainConf
 
         def on_test_begin(self, logs=None):
             self._progress(self.epoch, self.steps, "validate", force=True)
+            if bn_batches is not None and self.steps_done < BN_REESTIMATE_BELOW_STEPS:
+                reestimate_batchnorm(self.model, bn_batches)
+                self.bn_reestimated += 1
 
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
@@ -197,6 +299,22 @@ def optimizer_for(config: TrainConfig, steps_per_epoch: int):
             warmup_steps=warm,
         )
     return keras.optimizers.Adam(learning_rate=lr)
+
+
+def compile_for_training(model, config: TrainConfig, steps_per_epoch: int) -> None:
+    """Compile with the config's optimiser, loss and metric (one-hot labels under label smoothing).
+
+    Shared by ``train`` and the speed measurement of ``estimate``, so both time the same step.
+    """
+    import keras
+
+    if config.label_smoothing > 0:
+        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
+        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
+    else:
+        loss = keras.losses.SparseCategoricalCrossentropy()
+        metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    model.compile(optimizer=optimizer_for(config, steps_per_epoch), loss=loss, metrics=[metric])
 
 
 def export_model(trained, config: TrainConfig):
@@ -286,17 +404,13 @@ def _train_locked(
     train_ds = train_dataset(ds.x_train[tr], ds.y_train[tr], config, one_hot=one_hot)
     val_ds = eval_dataset(ds.x_train[va], ds.y_train[va], one_hot=one_hot)
     steps = int(np.ceil(len(tr) / config.batch_size))
+    bn_idx = tr[:BN_REESTIMATE_IMAGES]
+    bn_batches = eval_dataset(ds.x_train[bn_idx], ds.y_train[bn_idx], batch_size=config.batch_size)
 
     model = build(config.architecture, dtype=precision, dropout=config.dropout)
-    if one_hot:
-        loss = keras.losses.CategoricalCrossentropy(label_smoothing=config.label_smoothing)
-        metric = keras.metrics.CategoricalAccuracy(name="accuracy")
-    else:
-        loss = keras.losses.SparseCategoricalCrossentropy()
-        metric = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
-    model.compile(optimizer=optimizer_for(config, steps), loss=loss, metrics=[metric])
+    compile_for_training(model, config, steps)
 
-    recorder = make_recorder(run_dir, stop, len(tr), config)
+    recorder = make_recorder(run_dir, stop, len(tr), config, bn_batches=bn_batches)
     callbacks: list[Any] = [recorder, *(extra_callbacks or [])]
     if config.patience:
         # The report: early stopping on val_loss, patience 5; the recorder restores the best.
@@ -310,7 +424,9 @@ def _train_locked(
     fit_seconds = time.time() - t_fit
     stopped = recorder.stopped_by_user or bool(stop)
     if recorder.best_weights is not None:
-        model.set_weights(recorder.best_weights)
+        model.set_weights(recorder.best_weights)  # its BatchNorm statistics are those it validated with
+    elif 0 < recorder.steps_done < BN_REESTIMATE_BELOW_STEPS:
+        reestimate_batchnorm(model, bn_batches)  # stopped before any validation: a short run
 
     runs.write_json_atomic(
         run_dir / "progress.json",
@@ -337,6 +453,8 @@ def _train_locked(
         "epochs_completed": len(recorder.history),
         "best_epoch": recorder.best_epoch,
         "best_val_loss": None if recorder.best_epoch is None else float(recorder.best_val_loss),
+        "steps": recorder.steps_done,
+        "bn_reestimated": recorder.bn_reestimated,
         "history": recorder.history,
         "train_seconds": round(fit_seconds, 1),
         "images_per_s": round(recorder.images_seen / fit_seconds, 1) if fit_seconds > 0 else None,

@@ -10,7 +10,7 @@ TensorFlow is imported only to draw the augmentation preview (lazily, cached).
 import streamlit as st
 
 from fmnist_core import access, registry, runqueue, runs
-from fmnist_core.estimate import config_advice, estimate, format_duration
+from fmnist_core.estimate import cached_speed, estimate, format_duration, measured_speed
 from ui import class_widgets as cw
 from ui import train_widgets as tw
 from ui.common import runs_root
@@ -24,10 +24,16 @@ cw.init_class_state(root)
 all_runs = runs.list_runs(root)
 active = next((r for r in all_runs if r.active), None)
 watched = tw.watched_run(all_runs)
-st.session_state[tw.LIVE_ACTIVE] = (watched.active, watched.waiting) if watched else (False, False)
-# Poll every second while the watched run trains (live curves), else every 3 s: a class of 30
-# sessions polling a waiting run each second would cost the trainer CPU for nothing.
-training_now = watched is not None and watched.active and not watched.waiting
+# Poll every second while the watched run trains (live curves), every 2 s while it waits (to see
+# it start), else every 3 s: a class of 30 sessions polling a waiting run each second would cost
+# the trainer CPU for nothing. A status change redraws the panel only (see tw.live_panel).
+poll_s = (
+    1.0
+    if watched is not None and watched.active and not watched.waiting
+    else 2.0
+    if watched and watched.active
+    else 3.0
+)
 
 st.title(":material/model_training: Train the CNN")
 if st.session_state[tw.FLASH]:
@@ -38,7 +44,7 @@ cw.show_message()
 cw.class_model_line(root, tw.make_active)
 
 # ---- live run and queue: polls the run folder; fast while training, slowly otherwise (CLI runs)
-live = st.fragment(run_every=1.0 if training_now else 3.0)(tw.live_panel)
+live = st.fragment(run_every=poll_s)(tw.live_panel)
 with st.container(border=True):
     live(root, actor)
 
@@ -53,14 +59,17 @@ with left:
     for p in problems:
         st.error(p)
     if config is not None and not problems:
-        est = estimate(config, runs_root=root)
+        if measured_speed(config, root) is None and cached_speed(config) is None:
+            # The first time a configuration is seen here, a few training steps measure this machine.
+            with st.spinner("Measuring this machine's speed for these settings: a few training steps, once ..."):
+                est = estimate(config, runs_root=root)
+        else:
+            est = estimate(config, runs_root=root)
         st.markdown(
             f":material/timer: Estimated time: **about {format_duration(est.seconds)}** "
             f"({est.n_train:,} training + {est.n_val:,} validation images, {config.epochs} epochs)"
         )
         st.caption(f"Speed: {est.source}." + (" Early stopping may end sooner." if config.patience else ""))
-        for advice in config_advice(config):
-            st.warning(advice, icon=":material/info:")
     if active is not None:
         st.caption(
             f"Runs train {runqueue._capacity(root)} at a time: a new run joins the queue and starts when it is its turn."
@@ -103,7 +112,8 @@ st.subheader("History")
 if not all_runs:
     st.caption(f"No runs yet in `{root}`.")
 else:
-    tw.history_table(all_runs)
+    # Polled on its own, like the live panel: statuses and accuracies change while a run trains.
+    st.fragment(run_every=3.0)(tw.history_table)(root)
     by_id = {r.run_id: r for r in all_runs}
     pick = by_id[st.selectbox("Run", list(by_id), key="train_history_pick", help="The run the buttons act on.")]
     if pick.status == "failed":

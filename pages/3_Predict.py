@@ -4,7 +4,8 @@ import streamlit as st
 
 from fmnist_core.explain import overlay, overlay_on_source
 from fmnist_core.preprocess import DEFAULT_TOLERANCE, unusual_input
-from fmnist_core.registry import model_class_names
+from fmnist_core.registry import ModelError, default_photo_model, model_class_names, resolve
+from fmnist_core.segment import DEFAULT_METHOD, METHODS
 from ui import predict_widgets as w
 from ui.common import active_model, predictor_for
 from ui.frame import frame
@@ -15,11 +16,14 @@ SOURCES = ["Upload", "Draw", "Camera", "Test image"]
 st.session_state.setdefault("predict_source", "Upload")
 st.session_state.setdefault("predict_invert", "auto")
 st.session_state.setdefault("predict_tolerance", DEFAULT_TOLERANCE)
+st.session_state.setdefault("predict_segment", DEFAULT_METHOD)
+st.session_state.setdefault("predict_photo_model", "photo model")
 
 st.title("Predict")
 st.caption(
-    "A photo is brought into Fashion-MNIST's form the way the dataset itself was made: trim the "
-    "background, shrink to 28 px, sharpen, centre on 28x28, negate. Every step is shown below."
+    "A photo is brought into Fashion-MNIST's form: the garment is found (a mask), then the steps "
+    "that made the dataset: trim the background, shrink to 28 px, sharpen, centre on 28x28, negate. "
+    "Every step is shown below."
 )
 ref = active_model()
 if ref is None:
@@ -30,7 +34,22 @@ source = st.radio("Input", SOURCES, horizontal=True, key="predict_source")
 left, right = st.columns([1, 1], gap="large")
 with left:
     if source in ("Upload", "Camera"):
+        st.radio(
+            "Model for photos",
+            ["photo model", "active model"],
+            horizontal=True,
+            key="predict_photo_model",
+            help="The photo model was trained (on Fashion-MNIST only) to cope with what a real photo "
+            "leaves after segmentation; switch to the active model to see the difference.",
+        )
         with st.expander("Photo preprocessing", expanded=False):
+            st.selectbox(
+                "Segmentation",
+                METHODS,
+                key="predict_segment",
+                help="grabcut: OpenCV GrabCut seeded from the photo's border (measured best); "
+                "border: colour distance to the border; hybrid: GrabCut seeded by that; none: the dataset's steps only.",
+            )
             st.radio(
                 "Negate (light garment on black, like the dataset)",
                 ["auto", "on", "off"],
@@ -47,10 +66,11 @@ with left:
                 help="How different from the corner colour a pixel must be to count as garment (the dataset used 5%).",
             )
     invert, tolerance = st.session_state["predict_invert"], st.session_state["predict_tolerance"]
+    method = st.session_state["predict_segment"]
     if source == "Upload":
-        got = w.upload_input(invert, tolerance)
+        got = w.upload_input(invert, tolerance, method)
     elif source == "Camera":
-        got = w.camera_input(invert, tolerance)
+        got = w.camera_input(invert, tolerance, method)
     elif source == "Draw":
         got = w.drawing_input()
     else:
@@ -59,11 +79,23 @@ with left:
 if got is None:
     st.stop()
 original, prepared = got
+if source in ("Upload", "Camera") and st.session_state["predict_photo_model"] == "photo model":
+    try:
+        ref = resolve(default_photo_model())
+    except ModelError:
+        pass  # no photo model shipped: the active model it is
 predictor = predictor_for(ref)  # loaded once per model file and cached for every session
 pred = predictor.predict_prepared(prepared)
 
 with right:
-    st.metric("Prediction", pred.label, f"{pred.probability:.1%} confident", delta_color="off")
+    if pred.rejected:
+        st.metric("Prediction", "None of the ten", f"closest: {pred.label} {pred.probability:.1%}", delta_color="off")
+        st.warning(f"This does not look like any of the ten classes ({pred.reason}).")
+    else:
+        st.metric("Prediction", pred.label, f"{pred.probability:.1%} confident", delta_color="off")
+    if prepared.note:
+        st.info(prepared.note)
+    st.caption(f"Model: {ref.label}")
     reasons = unusual_input(prepared.image, w.training_stats(), pred.probability)
     if reasons:
         st.warning(

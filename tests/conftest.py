@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +19,10 @@ import pytest
 from fmnist_core.bench import CHROMIUM, CHROMIUM_ARGS  # one list of browser flags for tests and bench
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Speed measurements (fmnist_core.estimate) go to a per-session folder, never to the user's
+# ~/.cache: a figure measured while the tests load the CPU must not become this machine's estimate.
+# Set at import so AppTest, the CLI and served apps (subprocesses) inherit it.
+os.environ["FMNIST_CACHE_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from browser tests (git-ignored)
 COUNTS = ARTIFACTS / "reliability-counts.jsonl"  # what the reliability tests tried (docs/RELIABILITY.md)
@@ -39,27 +44,27 @@ def dataset():
     return load_dataset("fashion")
 
 
+# The one shared trained model: the report's CNN, 800 training images x 2 epochs = 50 steps of 32
+# (about 20 s on the slow CPU, most of it the 10,000-image test evaluation). Short enough to need
+# the BatchNorm re-estimation (test_batchnorm.py checks it), long enough to learn (~65% training
+# accuracy). Tests ask it for files and plumbing, never for what it happened to learn.
+TINY_RUN = {"limit": 1000, "epochs": 2, "augment": False, "patience": None}
+
+
 @pytest.fixture(scope="session")
 def tiny_run(tmp_path_factory, dataset) -> Path:
-    """A finished run trained on 400 images for 1 epoch (about 10 s): a real model to test with."""
+    """A finished run of the paper preset on 1,000 images (800 train + 200 validation), 2 epochs."""
     from fmnist_core.config import preset
     from fmnist_core.train import train
 
     root = tmp_path_factory.mktemp("runs")
     run_dir = root / "tiny"
-    train(preset("fast", limit=400, epochs=1), run_dir, data=dataset)
+    train(preset("paper", **TINY_RUN), run_dir, data=dataset)
     return run_dir
 
 
-@pytest.fixture()
-def runs_root(tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
-    """An isolated runs folder holding a copy of the tiny run; the app and CLI use it."""
-    root = tmp_path / "runs"
-    root.mkdir()
-    shutil.copytree(tiny_run, root / "tiny")
-    monkeypatch.setenv("FMNIST_RUNS_DIR", str(root))
-    yield root
-    # Stop any run a test (or a failing one) left behind: never two trainers on this machine.
+def _stop_active_runs(root: Path) -> None:
+    """Stop any run a test (or a failing one) left behind: never two trainers on this machine."""
     from fmnist_core import runs
 
     for r in runs.list_runs(root):
@@ -68,15 +73,51 @@ def runs_root(tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
             runs.wait(r.path, timeout=120)
 
 
+def _runs_folder(parent: Path, tiny_run: Path) -> Path:
+    root = parent / "runs"
+    root.mkdir()
+    shutil.copytree(tiny_run, root / "tiny")
+    return root
+
+
+@pytest.fixture(scope="module")
+def module_runs_root(tmp_path_factory, tiny_run) -> Iterator[Path]:
+    """The runs folder of the module's app server (one per test module, see ``app_server``)."""
+    root = _runs_folder(tmp_path_factory.mktemp("served"), tiny_run)
+    yield root
+    _stop_active_runs(root)
+
+
+@pytest.fixture()
+def runs_root(request, tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
+    """An isolated runs folder holding a copy of the tiny run; the app and CLI use it.
+
+    Tests that also use ``app_server`` get the server's folder, shared by the tests of their module
+    (runs they start stay listed for the next test there); all others get a fresh folder.
+    """
+    if "app_server" in request.fixturenames:
+        root = request.getfixturevalue("module_runs_root")
+    else:
+        root = _runs_folder(tmp_path, tiny_run)
+    monkeypatch.setenv("FMNIST_RUNS_DIR", str(root))
+    yield root
+    _stop_active_runs(root)
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
-@pytest.fixture()
-def app_server(runs_root):
-    """`streamlit run app.py` on a free localhost port, with its own runs folder; yields the URL."""
+@pytest.fixture(scope="module")
+def app_server(module_runs_root):
+    """`streamlit run app.py` on a free localhost port, with its own runs folder; yields the URL.
+
+    One server per test module: starting it (and loading TensorFlow and a model in it) costs 10-20 s
+    on the slow CPU, and every browser test opens its own tab, so tests do not share a session.
+    """
+    runs_root = module_runs_root
     port = _free_port()
     env = {**os.environ, "FMNIST_RUNS_DIR": str(runs_root), "TF_CPP_MIN_LOG_LEVEL": "3"}
     log = open(runs_root.parent / "streamlit.log", "wb")
@@ -114,9 +155,10 @@ def app_server(runs_root):
     yield url
     proc.terminate()
     try:
-        proc.wait(10)
+        proc.wait(5)  # measured: it often ignores SIGTERM for the whole 10 s it used to get
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()
     log.close()
 
 

@@ -110,3 +110,19 @@ def test_bad_upload_gives_a_message_and_page_keeps_working(at, name, data, mime)
     at.button(key="predict_pick").click().run()
     assert not at.exception, at.exception
     assert _metric(at) is not None
+
+
+def test_real_photo_upload_shows_the_mask_step_and_the_model_switch(at):
+    photo = ROOT / "tests" / "fixtures" / "photos" / "shoes" / "30b6fd9b-d172-4d5d-a1c1-c36d23f769dd.jpg"
+    at.file_uploader(key="predict_upload").set_value(("pair.jpg", photo.read_bytes(), "image/jpeg")).run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    captions = [c for img in at.image for c in img.captions]
+    assert any(c.startswith("mask (grabcut, ") for c in captions), captions
+    assert "garment only" in captions
+    assert any("Picked one of 2 items" in i.value for i in at.info)
+    assert any("fashion_cnn_photo" in c.value for c in at.caption)  # photos use the photo model
+    at.radio(key="predict_photo_model").set_value("active model").run()
+    assert not at.exception, at.exception
+    assert not any("fashion_cnn_photo" in c.value for c in at.caption)
+    assert _metric(at) is not None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fmnist_core.config import PRESETS, preset
-from fmnist_core.pipeline import augmenter, eval_dataset, random_erase, to_float, train_dataset
+from fmnist_core.pipeline import augmenter, eval_dataset, photo_augment, random_erase, to_float, train_dataset
 
 
 def _images(dataset, n=16):
@@ -60,5 +60,22 @@ def test_datasets_shapes_and_labels(dataset):
 def test_best_preset_pipeline_builds_in_graph_mode(dataset):
     """Affine + flip + erasing + one-hot labels inside tf.data (static shapes survive the affine op)."""
     cfg = preset("best", batch_size=16, rotation_deg=5.0)
+    xb, yb = next(iter(train_dataset(dataset.x_train[:64], dataset.y_train[:64], cfg, one_hot=True)))
+    assert xb.shape == (16, 28, 28, 1) and yb.shape == (16, 10)
+
+
+def test_photo_augment_changes_the_chosen_share_and_keeps_the_range(dataset):
+    x = _images(dataset, 32)
+    a = np.asarray(photo_augment(x, 1.0))
+    assert a.shape == x.shape and a.min() >= 0 and a.max() <= 1.0 + 1e-6
+    assert (np.abs(a - np.asarray(x)).mean(axis=(1, 2, 3)) > 0).all()  # every image was changed
+    # Like the photo pipeline's last step, the brightest pixel of each image is 1.
+    assert np.allclose(a.max(axis=(1, 2, 3)), 1.0, atol=1e-5)
+    assert np.array_equal(np.asarray(photo_augment(x, 0.0)), np.asarray(x))
+
+
+def test_photo_preset_pipeline_builds_in_graph_mode(dataset):
+    cfg = preset("photo", batch_size=16)
+    assert cfg.photo_prob > 0 and PRESETS["best"].photo_prob == 0  # the other presets are unchanged
     xb, yb = next(iter(train_dataset(dataset.x_train[:64], dataset.y_train[:64], cfg, one_hot=True)))
     assert xb.shape == (16, 28, 28, 1) and yb.shape == (16, 10)

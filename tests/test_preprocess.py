@@ -6,6 +6,7 @@ Also: odd file formats, drawings, the invert switch, and the "unlike the trainin
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -54,14 +55,15 @@ def test_product_photos_come_back_close_to_the_originals(round_trip):
     assert corr.min() > 0.5, corr
 
 
-def test_product_photos_are_classified_like_the_originals(round_trip, tiny_run):
+def test_product_photos_are_classified_like_the_originals(round_trip):
+    """The shipped paper model (fixed weights, so a fixed answer) gives the photos the originals' classes."""
     from fmnist_core.predict import Predictor
 
     _, originals, _, prepared = round_trip
-    predictor = Predictor.from_path(tiny_run / "model.keras")
+    predictor = Predictor.from_path(Path("models/fashion_cnn_paper.keras"))
     p_orig = predictor.probabilities(originals)
     p_photo = predictor.probabilities(prepared)
-    # The tiny model is weak (trained on 400 images), so compare it with itself, not with the labels.
+    # Compared with the model's own answers on the originals, not with the labels.
     agree = float((p_orig.argmax(1) == p_photo.argmax(1)).mean())
     assert agree >= 0.8, agree
     assert float(np.abs(p_orig - p_photo).sum(axis=1).mean()) < 0.5
@@ -72,9 +74,15 @@ def test_photo_steps_and_geometry(round_trip):
     prep = prepare_photo(photos[0])
     captions = [c for c, _ in prep.steps]
     assert captions[0].startswith("original (")
-    assert captions[1:3] == ["background levelled", "grayscale"]
-    assert captions[3].startswith("trimmed (") and captions[4].startswith("longest edge 28")
-    assert captions[5:] == ["sharpened", "padded 28x28", "negated", "8-bit, brightest = 255"]
+    # A plain studio background: the mask step says so and the dataset's own trim does the work.
+    assert captions[1] == "mask: whole photo (plain background)"
+    assert captions[2:4] == ["background levelled", "grayscale"]
+    assert captions[4].startswith("trimmed (") and captions[5].startswith("longest edge 28")
+    assert captions[6:] == ["sharpened", "padded 28x28", "negated", "8-bit, brightest = 255"]
+    assert prep.segmentation is not None and prep.segmentation.fallback == "plain background"
+    plain = prepare_photo(photos[0], method="none")
+    assert [c for c, _ in plain.steps] == captions[:1] + captions[2:]  # without segmentation: the same
+    assert np.array_equal(plain.image, prep.image)
     assert prep.inverted and prep.image.dtype == np.uint8 and prep.image.shape == (28, 28)
     assert prep.image.max() == 255  # stretched like the dataset
     left, top, right, bottom = prep.crop_box

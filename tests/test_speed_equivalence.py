@@ -1,115 +1,68 @@
-"""Speed never silently changes results: the fast paths learn and predict like the faithful ones.
+"""Speed never silently changes results: the project's training input is the plain Keras loop's.
 
-Small real runs (a few hundred images): the project's tf.data pipeline vs the plain Keras loop
-(augmentation layers in the model, ``fit`` on arrays), and bfloat16 vs float32 on the same weights.
-No timing here: speed is measured by ``python -m fmnist_core bench``.
+The project feeds ``model.fit`` from a tf.data pipeline (parallel map, prefetch); the naive way
+(what ``bench train`` times as its baseline) fits on arrays. Given the same images in the same order
+and the same starting weights, both must compute the same training, step for step. bfloat16 vs
+float32 is tested in test_precision.py. No timing here: speed is measured by ``python -m fmnist_core bench``.
+
+(Earlier versions compared the accuracy of separate short trainings; what a few hundred noisy steps
+learn is not certain enough to assert, and the runs cost minutes on the slow CPU.)
 """
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
-import pytest
-
-N_TRAIN = 3000  # stratified training images per run
-N_TEST = 1000
-EPOCHS = 3
-BATCH = 32  # 282 steps: enough for BatchNorm's moving statistics to settle (measured: 200 were not)
 
 
-def _subset(dataset):
-    from fmnist_core.data import stratified_split
-
-    idx, _ = stratified_split(dataset.y_train, 0.1, seed=0, limit=N_TRAIN + N_TRAIN // 9 + 1)
-    idx = idx[:N_TRAIN]
-    return dataset.x_train[idx], dataset.y_train[idx]
-
-
-def _compile(model):
+def _without_dropout(model):
+    """Dropout draws random masks that two fits cannot share; the arithmetic under test is the rest."""
     import keras
 
-    model.compile(
-        optimizer=keras.optimizers.Adam(1e-3),
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Dropout):
+            layer.rate = 0.0
+    return model
 
 
-def _faithful(dataset, seed: int, augment: bool = False) -> float:
-    """The naive Keras loop (as `bench train` times it): Keras' augmentation layers first in the model."""
-    import keras
-
-    from fmnist_core.bench import keras_augmenter
-    from fmnist_core.config import preset
-    from fmnist_core.model import build
-
-    keras.utils.set_random_seed(seed)
-    config = preset("paper", seed=seed)
-    core = build("paper_cnn")
-    aug = [keras_augmenter(config)] if augment else []
-    model = keras.Sequential([keras.Input((28, 28, 1)), *aug, core])
-    _compile(model)
-    x, y = _subset(dataset)
-    hist = model.fit((x / 255.0).astype("float32")[..., None], y, batch_size=BATCH, epochs=EPOCHS, verbose=0)
-    return float(hist.history["accuracy"][-1])
-
-
-def _project(dataset, seed: int, precision: str = "float32", batch_size: int = BATCH, augment: bool = False) -> float:
-    """The project's path: fmnist_core.pipeline.train_dataset (parallel augmentation + prefetch)."""
+def test_pipeline_trains_like_the_plain_keras_loop(dataset):
     import keras
 
     from fmnist_core.config import preset
     from fmnist_core.model import build
     from fmnist_core.pipeline import train_dataset
+    from fmnist_core.train import compile_for_training
 
-    keras.utils.set_random_seed(seed)
-    config = preset("paper", seed=seed, batch_size=batch_size, augment=augment)
-    model = build("paper_cnn", dtype=precision)
-    _compile(model)
-    x, y = _subset(dataset)
-    hist = model.fit(train_dataset(x, y, config), epochs=EPOCHS, verbose=0)
-    return float(hist.history["accuracy"][-1])
+    x, y = dataset.x_train[:256], dataset.y_train[:256]
+    config = preset("paper", augment=False, batch_size=32)
+    # The pipeline's own (seeded, shuffled) order, read out as arrays for the plain loop. Its shuffle
+    # seed combines with TensorFlow's global seed, so that is fixed the same way before each use.
+    keras.utils.set_random_seed(0)
+    batches = [(xb.numpy(), yb.numpy()) for xb, yb in train_dataset(x, y, config)]
+    xs, ys = np.concatenate([b[0] for b in batches]), np.concatenate([b[1] for b in batches])
+    assert xs.dtype == np.float32 and xs.shape == (256, 28, 28, 1) and xs.min() >= 0 and xs.max() <= 1
+    np.testing.assert_array_equal(np.sort(ys), np.sort(y))  # every image once, none twice
 
-
-@pytest.mark.slow
-def test_pipeline_learns_like_the_plain_keras_loop(dataset):
-    # Without augmentation: with 400 images and a few hundred steps the augmented runs of either
-    # path stay at chance level (measured), which would make the comparison meaningless.
-    # Noise between two seeds of the faithful path sets the tolerance (never below 5 points).
-    faithful = [_faithful(dataset, s) for s in (1, 2)]
-    project = _project(dataset, 1)
-    noise = abs(faithful[0] - faithful[1])
-    tolerance = max(0.05, 2 * noise)
-    # Training accuracy of the last epoch: on short runs the report's CNN scores near chance in
-    # eval mode (BatchNorm running averages and dropout variance shift lag the weights), so the
-    # test set cannot tell the paths apart; the accuracy the optimiser reached can.
-    assert min(faithful) > 0.6, f"the faithful path did not learn: {faithful}"
-    assert abs(project - np.mean(faithful)) <= tolerance, (project, faithful, tolerance)
-
-
-@pytest.mark.slow
-def test_bfloat16_training_learns_like_float32(dataset):
-    fp32 = _project(dataset, 3)
-    bf16 = _project(dataset, 3, precision="mixed_bfloat16")
-    assert fp32 > 0.6 and bf16 > 0.6, (fp32, bf16)
-    assert abs(fp32 - bf16) <= 0.06, (fp32, bf16)
-
-
-def test_bfloat16_model_predicts_like_float32_with_the_same_weights(tiny_run, dataset):
-    """The fast (bf16) forward pass gives the same classes as float32 for the trained weights."""
-    from fmnist_core.evaluate import predict_proba
-    from fmnist_core.model import with_dtype
-    from fmnist_core.registry import load_model
-
-    fp32 = load_model(tiny_run / "model.keras")
-    architecture = json.loads((tiny_run / "run.json").read_text())["architecture"]
-    bf16 = with_dtype(fp32, architecture, "mixed_bfloat16")
-    x = dataset.x_test[:N_TEST]
-    p32, p16 = predict_proba(fp32, x), predict_proba(bf16, x)
-    assert p16.dtype == np.float32 and np.allclose(p16.sum(1), 1, atol=1e-3)
-    assert np.mean(p32.argmax(1) == p16.argmax(1)) >= 0.97
-    assert np.max(np.abs(p32 - p16)) < 0.1
+    keras.utils.set_random_seed(0)
+    start = build("paper_cnn").get_weights()
+    results = {}
+    for path in ("pipeline", "arrays"):
+        model = _without_dropout(build("paper_cnn"))
+        model.set_weights(start)
+        compile_for_training(model, config, steps_per_epoch=len(batches))
+        if path == "pipeline":
+            keras.utils.set_random_seed(0)
+            hist = model.fit(train_dataset(x, y, config), epochs=1, verbose=0)
+        else:  # the naive loop: arrays already in [0, 1], Keras batches them without shuffling
+            hist = model.fit(xs, ys, batch_size=32, epochs=1, shuffle=False, verbose=0)
+        results[path] = (hist.history["loss"][0], model.get_weights())
+    (loss_p, w_p), (loss_a, w_a) = results["pipeline"], results["arrays"]
+    assert abs(loss_p - loss_a) < 1e-3 * loss_a, (loss_p, loss_a)
+    # The weights moved alike: their difference is tiny beside how far training moved them. (Not
+    # element-wise: Adam's update is ~lr x sign(gradient), so float round-off in a near-zero gradient
+    # can flip single weights. The same 8 batches in another order differ by far more.)
+    moved = np.sqrt(sum(np.sum((a - s0) ** 2) for a, s0 in zip(w_a, start, strict=True)))
+    apart = np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(w_p, w_a, strict=True)))
+    assert moved > 0.1 and apart < 0.02 * moved, (apart, moved)
 
 
 def test_pipeline_variants_feed_the_same_images(dataset):

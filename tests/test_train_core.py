@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import time
+
 import numpy as np
 import pytest
 
@@ -12,8 +15,13 @@ from fmnist_core.data import stratified_split
 from fmnist_core.preview import augment_preview, example_indices, mosaic
 
 
-def fake_run(root, run_id, *, images_per_s, n_train, epochs, batch_size=32, augment=True, precision="float32"):
-    """A finished run folder with just the files the estimate reads."""
+def fake_run(
+    root, run_id, *, images_per_s, n_train, epochs, batch_size=32, augment=True, precision="float32", machine=None
+):
+    """A finished run folder with just the files the estimate reads (trained here unless ``machine``)."""
+    from fmnist_core.train import cpu_has_bf16, cpu_isa, cpu_model
+
+    here = {"cpu": cpu_model(), "cores": os.cpu_count(), "bf16": cpu_has_bf16(), "isa": cpu_isa()}
     d = root / run_id
     d.mkdir(parents=True)
     cfg = preset("paper", batch_size=batch_size, augment=augment).to_dict()
@@ -28,8 +36,17 @@ def fake_run(root, run_id, *, images_per_s, n_train, epochs, batch_size=32, augm
             "images_per_s": images_per_s,
             "n_train": n_train,
             "epochs_completed": epochs,
+            "machine": here if machine is None else machine,
         },
     )
+    return d
+
+
+@pytest.fixture(autouse=True)
+def speed_cache(tmp_path, monkeypatch):
+    """An empty per-test measurement cache for every test here."""
+    d = tmp_path / "cache"
+    monkeypatch.setenv("FMNIST_CACHE_DIR", str(d))
     return d
 
 
@@ -43,35 +60,68 @@ def test_split_sizes_match_the_real_split(limit):
     assert E.split_sizes(preset("paper", limit=limit)) == (len(tr), len(va))
 
 
-def test_default_speed_is_used_and_named_when_nothing_was_measured(tmp_path):
-    est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path)
+def test_without_measuring_the_figure_is_labelled_as_from_elsewhere(tmp_path, speed_cache):
+    est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path, measure=False)
     assert not est.measured
-    assert est.images_per_s == pytest.approx(1150)
-    assert "project default" in est.source and "batch 32" in est.source
-    # 20 epochs x 48,000 images at 1,150 images/s plus start-up and test: about 14 minutes
-    assert est.seconds == pytest.approx(E.STARTUP_S + 20 * 48_000 / 1150 + E.FINISH_S)
+    assert est.images_per_s == pytest.approx(E.elsewhere_speed(preset("paper")))
+    assert "not yet measured on this machine" in est.source
     assert est.steps_per_epoch == 1500
+    assert not (speed_cache / "speed.json").exists()  # nothing was measured
 
 
-def test_bigger_batches_are_estimated_faster_per_image(tmp_path):
-    s32 = E.estimate(preset("paper", batch_size=32), tmp_path, tmp_path).images_per_s
-    s128 = E.estimate(preset("paper", batch_size=128), tmp_path, tmp_path).images_per_s
-    s16 = E.estimate(preset("paper", batch_size=16), tmp_path, tmp_path).images_per_s
-    assert s16 < s32 < s128
+def test_a_short_measurement_here_is_used_cached_and_cited(tmp_path):
+    """The real measurement: a few training steps of the config on this machine, then cached."""
+    config = preset("paper", limit=3000, epochs=3)
+    est = E.estimate(config, runs_root=tmp_path, models_dir=tmp_path)
+    assert est.measured and est.images_per_s > 0
+    assert "measured on this machine" in est.source and E.this_machine() in est.source
+    cached = E.cached_speed(config)
+    assert cached["images_per_s"] == pytest.approx(est.images_per_s) and cached["steps"] == E.MEASURE_STEPS
+    key = E.speed_key(config)
+    assert "paper_cnn" in key and "batch 32" in key and "float32" in key and E.this_machine() in key
+    # The time follows from the measured speed: 3 epochs of 2,400 images (+ validation at a third).
+    fit = 3 * (2400 + E.EVAL_COST * 600) / est.images_per_s
+    assert est.seconds == pytest.approx(
+        E.STARTUP_S + cached["setup_s"] + fit + E.EVAL_COST * 10_000 / est.images_per_s + E.SAVE_S
+    )
+    # A second estimate reads the cache (same figure, no new measurement) ...
+    again = E.estimate(config, runs_root=tmp_path, models_dir=tmp_path)
+    assert again.images_per_s == est.images_per_s and E.cached_speed(config)["measured_at"] == cached["measured_at"]
+    # ... and another batch size is another key, not measured without asking.
+    assert E.cached_speed(config.replace(batch_size=64)) is None
 
 
-def test_measured_run_wins_and_is_cited(tmp_path):
+def test_no_measurement_while_a_run_trains(tmp_path, speed_cache):
+    d = tmp_path / "busy"
+    d.mkdir()
+    runs.write_json_atomic(d / "config.json", preset("paper").to_dict())
+    runs.set_status(d, "running", created_at=time.time(), started_at=time.time(), pid=os.getpid())
+    assert runs.load_run(d).active  # this test's own process stands in for the trainer
+    est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path)
+    assert not est.measured and not (speed_cache / "speed.json").exists()
+
+
+def test_measured_run_here_wins_and_is_cited(tmp_path):
     fake_run(tmp_path, "big", images_per_s=800.0, n_train=48_000, epochs=2)
     est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path / "none")
     assert est.measured and est.images_per_s == 800.0
-    assert "run big" in est.source and "measured" in est.source
+    assert "run big" in est.source and "on this machine" in est.source
+    # A run's speed already includes its validation passes: epochs x images / speed.
+    assert est.seconds == pytest.approx(E.STARTUP_S + 20 * 48_000 / 800 + E.EVAL_COST * 10_000 / 800 + E.SAVE_S)
+
+
+def test_runs_from_another_machine_kind_are_ignored(tmp_path):
+    other = {"cpu": "AMD EPYC", "cores": os.cpu_count(), "bf16": True, "isa": "AVX-512 + BF16"}
+    if E.same_machine(other):  # on that kind, the other kind is the AVX2 one
+        other = {**other, "bf16": False, "isa": "AVX2"}
+    fake_run(tmp_path, "elsewhere", images_per_s=1300.0, n_train=48_000, epochs=5, machine=other)
+    assert E.measured_speed(preset("paper"), tmp_path, tmp_path) is None
 
 
 def test_tiny_or_mismatched_measurements_are_ignored(tmp_path):
     fake_run(tmp_path, "tiny", images_per_s=90.0, n_train=240, epochs=1)  # start-up noise
     fake_run(tmp_path, "b128", images_per_s=2000.0, n_train=48_000, epochs=3, batch_size=128)  # other batch
-    est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path)
-    assert not est.measured and est.images_per_s == pytest.approx(1150)
+    assert E.measured_speed(preset("paper"), tmp_path, tmp_path) is None
 
 
 def test_the_run_that_saw_most_images_is_preferred(tmp_path):
@@ -80,12 +130,63 @@ def test_the_run_that_saw_most_images_is_preferred(tmp_path):
     assert E.measured_speed(preset("paper"), tmp_path, tmp_path) == (1000.0, "run long")
 
 
-def test_shipped_model_metadata_counts_as_a_measurement(tmp_path):
+def test_shipped_model_counts_only_if_trained_on_this_machine_kind(tmp_path):
+    from fmnist_core.train import cpu_has_bf16, cpu_isa, cpu_model
+
     models = tmp_path / "models"
     models.mkdir()
+    here = {"cpu": cpu_model(), "cores": os.cpu_count(), "bf16": cpu_has_bf16(), "isa": cpu_isa()}
     meta = {"config": preset("paper").to_dict(), "architecture": "paper_cnn", "precision_used": "float32"}
-    runs.write_json_atomic(models / "m.json", {**meta, "images_per_s": 640.0, "n_train": 48000, "epochs_completed": 9})
+    meta.update(images_per_s=640.0, n_train=48000, epochs_completed=9)
+    runs.write_json_atomic(models / "m.json", {**meta, "machine": {**here, "cpu": "Some Other CPU"}})
+    assert E.measured_speed(preset("paper"), tmp_path / "runs", models) is None
+    runs.write_json_atomic(models / "m.json", {**meta, "machine": here})
     assert E.measured_speed(preset("paper"), tmp_path / "runs", models) == (640.0, "shipped model m")
+
+
+def test_preset_descriptions_give_seconds_only_for_this_machine(tmp_path):
+    text = E.preset_description("fast", runs_root=tmp_path, measure=False)
+    if "on this machine." not in text:  # not known here yet: no figure from elsewhere
+        assert "measured when it is picked" in text and " s " not in text and "min" not in text
+    fake_run(tmp_path, "p", images_per_s=500.0, n_train=48_000, epochs=2)
+    paper = E.preset_description("paper", runs_root=tmp_path, measure=False)
+    assert paper.startswith(E.PRESET_SUMMARY["paper"])
+    assert paper.endswith(
+        f"Up to about {E.format_duration(E.estimate(preset('paper'), tmp_path).seconds)} on this machine."
+    )
+    with pytest.raises(ValueError, match="unknown preset"):
+        E.preset_description("nope")
+
+
+def test_cli_estimate_only(tmp_path):
+    """`train --estimate-only` and `estimate` print this machine's figure without training."""
+    import json
+    import subprocess
+    import sys
+
+    fake_run(tmp_path, "p", images_per_s=500.0, n_train=48_000, epochs=2)
+    base = [sys.executable, "-m", "fmnist_core"]
+    env = {**os.environ, "FMNIST_RUNS_DIR": str(tmp_path)}
+    out = subprocess.run(
+        [*base, "estimate", "--preset", "paper", "--runs-dir", str(tmp_path), "--json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    )
+    rec = json.loads(out.stdout.strip().splitlines()[-1])
+    # The fake run or a shipped model trained on this machine kind (whichever saw more images).
+    assert rec["measured_here"] and "on this machine" in rec["source"] and rec["key"] == E.speed_key(preset("paper"))
+    text = subprocess.run(
+        [*base, "train", "--preset", "paper", "--estimate-only"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=True,
+    ).stdout
+    assert "on this machine" in text and not any(tmp_path.glob("*-paper"))
 
 
 def test_config_problems_catch_a_batch_bigger_than_the_data():
@@ -175,9 +276,8 @@ def test_mosaic_layout():
     assert (m[:, 56:66] == 255).all()  # the wide gap after the originals
 
 
-def test_advice_warns_about_too_few_steps_for_batchnorm():
-    from fmnist_core.config import preset
-    from fmnist_core.estimate import config_advice
-
-    assert config_advice(preset("paper", limit=400, epochs=2))  # 10 steps x 2 epochs
-    assert config_advice(preset("paper")) == []  # 1,500 steps x 20 epochs
+def test_remeasure_uses_a_fresh_measurement_over_a_run(tmp_path):
+    fake_run(tmp_path, "big", images_per_s=800.0, n_train=48_000, epochs=2)
+    est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path, remeasure=True)
+    assert est.measured and "training steps" in est.source and "run big" not in est.source
+    assert E.cached_speed(preset("paper"))["images_per_s"] == pytest.approx(est.images_per_s)

@@ -8,6 +8,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import TINY_RUN
 
 from fmnist_core import runs
 from fmnist_core.config import preset
@@ -21,14 +22,22 @@ def test_one_epoch_run_writes_every_file(tiny_run):
     status = json.loads((tiny_run / "status.json").read_text())
     assert status["state"] == "finished" and status["ended_at"] >= status["started_at"]
     metrics = runs.read_jsonl(tiny_run / "metrics.jsonl")
-    assert len(metrics) == 1 and {"loss", "accuracy", "val_loss", "val_accuracy", "lr", "seconds"} <= set(metrics[0])
+    assert len(metrics) == TINY_RUN["epochs"] and {
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "lr",
+        "seconds",
+    } <= set(metrics[0])
     result = json.loads((tiny_run / "run.json").read_text())
     assert result["input_range"] == [0, 1] and result["class_names"][6] == "Shirt"
-    assert result["n_train"] + result["n_val"] == 400 and result["n_test"] == 10000
+    assert result["n_train"] + result["n_val"] == TINY_RUN["limit"] and result["n_test"] == 10000
     assert np.array(result["confusion_matrix"]).sum() == 10000
-    assert result["config"]["limit"] == 400 and result["machine"]["tensorflow"]
+    assert result["config"]["limit"] == TINY_RUN["limit"] and result["machine"]["tensorflow"]
+    assert result["machine"]["isa"] and result["machine"]["cpu"]
     info = runs.load_run(tiny_run)
-    assert info.status == "finished" and info.has_model and info.epochs_done == 1
+    assert info.status == "finished" and info.has_model and info.epochs_done == TINY_RUN["epochs"]
 
 
 def test_saved_model_loads_with_plain_keras_and_matches_run_json(tiny_run, dataset):
@@ -44,7 +53,7 @@ def test_saved_model_loads_with_plain_keras_and_matches_run_json(tiny_run, datas
 
 def test_stop_request_ends_early_and_keeps_a_model(tmp_path, dataset):
     run_dir = tmp_path / "runs" / "stopme"
-    config = preset("paper", limit=3000, epochs=20, patience=None)
+    config = preset("paper", limit=1000, epochs=20, patience=None)  # 25 steps an epoch
     done: dict = {}
     worker = threading.Thread(target=lambda: done.setdefault("r", train(config, run_dir, data=dataset)))
     worker.start()

@@ -18,7 +18,16 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from fmnist_core import registry
-from fmnist_core.evaluate import caption, enlarge, file_fingerprint, report, top_k
+from fmnist_core.evaluate import (
+    caption,
+    enlarge,
+    file_fingerprint,
+    load_scores,
+    report,
+    save_scores,
+    score_in_batches,
+    top_k,
+)
 from ui.common import dataset_arrays, predictor
 
 THUMB_PX = 84  # 3x the 28-pixel image: big enough to recognise, 8 fit across a wide page
@@ -34,16 +43,34 @@ def fingerprint(path: str, mtime: float, size: int) -> str:  # noqa: ARG001 (mti
     return file_fingerprint(Path(path))
 
 
-@st.cache_data(show_spinner="Classifying the 10,000 test images (once per model) ...", max_entries=6)
-def test_probabilities(path: str, fp: str) -> np.ndarray:  # noqa: ARG001 (fp: cache key)
-    """(N, 10) probabilities of the model file at ``path`` on the Fashion-MNIST test images."""
-    return predictor(path, Path(path).stat().st_mtime).probabilities(dataset_arrays()["x_test"])
-
-
 @st.cache_data(show_spinner=False, max_entries=6)
-def test_report(path: str, fp: str, names: tuple[str, ...]) -> dict[str, Any]:
-    """``evaluate.report`` of the cached predictions: accuracy, loss, confusion, per-class table."""
-    return report(dataset_arrays()["y_test"], test_probabilities(path, fp), names)
+def saved_test_probabilities(fp: str) -> np.ndarray | None:
+    """Test probabilities of the model with SHA-256 ``fp`` if scored before, on this or an earlier start."""
+    return load_scores(fp, "fashion", len(dataset_arrays()["y_test"]))
+
+
+def test_probabilities(path: str, fp: str) -> np.ndarray:
+    """(N, 10) probabilities of the model file at ``path`` on the Fashion-MNIST test images.
+
+    Scored once per model file and kept on disk (``fmnist_core.evaluate.save_scores``): the first
+    open shows a progress bar (TensorFlow, the model, then the 10,000 images), later opens and
+    server restarts read the saved scores at once.
+    """
+    probs = saved_test_probabilities(fp)
+    if probs is not None:
+        return probs
+    bar = st.progress(0.0, text="First look at this model: loading TensorFlow and the model ...")
+    model = predictor(path, Path(path).stat().st_mtime)
+    x_test = dataset_arrays()["x_test"]
+
+    def shown(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Classifying the test images once for this model: {done:,} of {total:,}")
+
+    probs = score_in_batches(model.probabilities, x_test, batch_size=500, progress=shown)
+    save_scores(fp, "fashion", probs)
+    saved_test_probabilities.clear()
+    bar.empty()
+    return probs
 
 
 def evaluate_or_stop(ref: registry.ModelRef) -> tuple[np.ndarray, dict[str, Any]]:
@@ -55,7 +82,8 @@ def evaluate_or_stop(ref: registry.ModelRef) -> tuple[np.ndarray, dict[str, Any]
     except (registry.ModelError, OSError) as exc:
         st.error(f"The model {ref.label} could not be evaluated: {exc}")
         st.stop()
-    return probs, test_report(str(ref.path), fp, registry.model_class_names(ref))
+    # The report is a few milliseconds of numpy on the cached scores: no cache needed.
+    return probs, report(dataset_arrays()["y_test"], probs, registry.model_class_names(ref))
 
 
 # ---------------------------------------------------------------- figures

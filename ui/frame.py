@@ -11,6 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.common import init_state, sidebar_model_picker
+from ui.streamlit_fixes import keep_upload_answers_across_reruns
 
 # (script path relative to app.py, label, icon): the menu, in order.
 PAGES = [
@@ -25,6 +26,7 @@ PAGE_FILES = {label: path for path, label, _ in PAGES}
 def frame(title: str) -> None:
     """Set up the page: config, state, the sidebar menu and the active-model picker."""
     st.set_page_config(page_title=f"{title} · Fashion-MNIST CNN Studio", page_icon="👕", layout="wide")
+    keep_upload_answers_across_reruns()
     init_state()
     with st.sidebar:
         st.title("CNN Studio")

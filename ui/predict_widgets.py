@@ -6,6 +6,8 @@ classify yet; a bad file shows one clear message and returns ``None`` so the pag
 
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -20,10 +22,12 @@ from fmnist_core.preprocess import (
     prepare_drawing,
     prepare_photo,
 )
+from fmnist_core.segment import DEFAULT_METHOD
 from ui.common import dataset_arrays
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "webp", "gif", "bmp", "tif", "tiff"]
 CANVAS_PX = 280
+BOX_CANVAS_PX = 320  # longest side of the photo shown for drawing a box around the garment
 
 Source = tuple[Image.Image, Prepared] | None
 
@@ -34,32 +38,79 @@ def training_stats() -> PixelStats:
     return PixelStats.from_images(dataset_arrays()["x_train"])
 
 
-def _photo(data: bytes, invert: str, tolerance: float) -> Source:
+def box_canvas(original: Image.Image, key: str) -> tuple[float, float, float, float] | None:
+    """The photo on a canvas in rectangle mode: a box drawn around the garment, in photo pixels, or None.
+
+    The last rectangle drawn counts; the box re-seeds the segmentation (outside = background).
+    """
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as exc:  # the component needs the Streamlit server's asset registry
+        st.caption(f"(Box correction unavailable here: {type(exc).__name__}.)")
+        return None
+    scale = BOX_CANVAS_PX / max(original.size)
+    w, h = max(1, round(original.width * scale)), max(1, round(original.height * scale))
+    shown = original.convert("RGB").resize((w, h), Image.Resampling.LANCZOS)
+    st.caption("Wrong mask? Drag a box around the garment on the photo: the mask is found again inside it.")
+    try:
+        result = st_canvas(
+            fill_color="rgba(255, 140, 0, 0.12)",
+            stroke_width=2,
+            stroke_color="#ff8c00",
+            background_image=shown,
+            height=h,
+            width=w,
+            drawing_mode="rect",
+            key=f"predict_box_{key}",
+        )
+    except Exception as exc:  # noqa: BLE001 - the box is optional: the page works without it
+        st.caption(f"(Box correction unavailable here: {type(exc).__name__}.)")
+        return None
+    # Fabric 7 (drawable-canvas 0.13) names the type "Rect"; older versions "rect".
+    objects = [o for o in ((result.json_data or {}).get("objects") or []) if str(o.get("type", "")).lower() == "rect"]
+    if not objects:
+        return None
+    o = objects[-1]
+    bw, bh = o.get("width", 0) * o.get("scaleX", 1), o.get("height", 0) * o.get("scaleY", 1)
+    left = o.get("left", 0) - (bw / 2 if o.get("originX") == "center" else 0)
+    top = o.get("top", 0) - (bh / 2 if o.get("originY") == "center" else 0)
+    if bw < 4 or bh < 4:  # a click, not a box
+        return None
+    return (left / scale, top / scale, (left + bw) / scale, (top + bh) / scale)
+
+
+def _photo(data: bytes, invert: str, tolerance: float, method: str = DEFAULT_METHOD) -> Source:
     try:
         original = load_image(data)
-        return original, prepare_photo(original, invert, tolerance)
     except ImageError as exc:
         st.error(f"This image cannot be used: {exc}")
+        return None
+    except Exception as exc:  # an odd file must never take the page down
+        st.error(f"This image could not be processed ({type(exc).__name__}). Try another file.")
+        return None
+    box = box_canvas(original, hashlib.sha1(data).hexdigest()[:12])  # a new photo gets a fresh canvas
+    try:
+        return original, prepare_photo(original, invert, tolerance, method, box)
     except Exception as exc:  # an odd file must never take the page down
         st.error(f"This image could not be processed ({type(exc).__name__}). Try another file.")
     return None
 
 
-def upload_input(invert: str, tolerance: float) -> Source:
+def upload_input(invert: str, tolerance: float, method: str = DEFAULT_METHOD) -> Source:
     """A file upload (PNG, JPEG, WebP, GIF, BMP, TIFF) through the photo pipeline."""
     up = st.file_uploader(
         "Upload a photo of one garment",
         type=UPLOAD_TYPES,
         key="predict_upload",
-        help="Best: one garment on a plain light background, the whole garment in view.",
+        help="One garment, the whole garment in view; any background (the garment is found by segmentation).",
     )
-    return _photo(up.getvalue(), invert, tolerance) if up is not None else None
+    return _photo(up.getvalue(), invert, tolerance, method) if up is not None else None
 
 
-def camera_input(invert: str, tolerance: float) -> Source:
+def camera_input(invert: str, tolerance: float, method: str = DEFAULT_METHOD) -> Source:
     """A camera shot through the photo pipeline."""
-    shot = st.camera_input("Photograph a garment on a plain light background", key="predict_camera")
-    return _photo(shot.getvalue(), invert, tolerance) if shot is not None else None
+    shot = st.camera_input("Photograph one garment, the whole garment in view", key="predict_camera")
+    return _photo(shot.getvalue(), invert, tolerance, method) if shot is not None else None
 
 
 def drawing_input() -> Source:

@@ -17,23 +17,16 @@ from plotly.subplots import make_subplots
 
 from fmnist_core import access, runqueue, runs
 from fmnist_core.config import PRESETS, TrainConfig
-from fmnist_core.estimate import config_problems, format_duration
+from fmnist_core.estimate import config_problems, format_duration, preset_description
 from ui import class_widgets as cw
-from ui.common import MODEL_KEY, dataset_arrays
+from ui.common import MODEL_KEY, dataset_arrays, runs_root
 
 PRESET_KEY = "train_preset"
 PREVIEW_SEED = "train_preview_seed"
 WATCH = "train_watch"  # run id last started from this session
-LIVE_ACTIVE = "train_live_active"  # (active, waiting) of the watched run when the page was last drawn
 CONFIRM_DELETE = "train_confirm_delete"
 FLASH = "train_flash"  # a message to show once after a rerun
 
-PRESET_HELP = {
-    "paper": "The report's recipe: batch 32, Adam 0.001, up to 20 epochs with early stopping, "
-    "rotation 10° / shift 10% / zoom 10%.",
-    "fast": "A classroom run of about a minute and a half: batch 128, 2 epochs, one-cycle learning rate, no augmentation.",
-    "best": "Our best recipe: a wider network, flips, shifts and random erasing, label smoothing, 24 epochs.",
-}
 BATCH_SIZES = [16, 32, 64, 128, 256, 512]
 LEARNING_RATES = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 # Material icons (Streamlit's own font) rather than emoji, which some browsers lack.
@@ -77,7 +70,6 @@ def init_train_state() -> None:
         st.session_state.setdefault(key, value)
     st.session_state.setdefault(PREVIEW_SEED, 0)
     st.session_state.setdefault(WATCH, None)
-    st.session_state.setdefault(LIVE_ACTIVE, (False, False))
     st.session_state.setdefault(CONFIRM_DELETE, None)
     st.session_state.setdefault(FLASH, None)
 
@@ -125,7 +117,9 @@ def settings_form() -> None:
         help="Loads a complete recipe; change any setting below afterwards.",
         **keep,
     )
-    st.caption(PRESET_HELP.get(st.session_state[PRESET_KEY], ""))
+    # What the preset does, and its run time only when measured on this machine (never a figure
+    # from the other CPU kind): the estimate below measures once, then this caption has it too.
+    st.caption(preset_description(st.session_state[PRESET_KEY], runs_root=runs_root()))
     c1, c2 = st.columns(2)
     c1.number_input(
         "Epochs", 1, 200, step=1, key="train_epochs", help="Passes over the training images (1-200).", **keep
@@ -331,8 +325,9 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     if run is None:
         st.info("No run yet. Choose the settings below and press **Start training**.")
         return
-    if (run.active, run.waiting) != st.session_state[LIVE_ACTIVE]:
-        st.rerun(scope="app")  # a run started (e.g. from the CLI) or ended: refresh form, history, sidebar
+    # A run that starts (e.g. from the CLI) or ends redraws this panel only, never the whole app:
+    # a full rerun from here could swallow a click on the menu. The history table refreshes
+    # itself; the sidebar picker learns of a new model at the next interaction.
     icon = STATUS_ICON.get(run.status, "")
     head, button = st.columns([4, 1], vertical_alignment="center")
     badge = f":{STATUS_COLOR.get(run.status, 'red')}-badge[{'waiting' if run.waiting else run.status}]"
@@ -409,7 +404,9 @@ def history_rows(all_runs: list[runs.RunInfo]) -> list[dict[str, Any]]:
     return rows
 
 
-def history_table(all_runs: list[runs.RunInfo]) -> None:
+def history_table(root: Path) -> None:
+    """The table of every run in ``root``, re-read on each call (the page polls it in a fragment)."""
+    all_runs = runs.list_runs(root)
     pc = st.column_config.NumberColumn(format="%.2f %%")
     st.dataframe(
         history_rows(all_runs),

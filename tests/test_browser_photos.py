@@ -1,0 +1,77 @@
+"""A real phone photo in real headless Chromium: the mask step is shown, a box drawn on the photo re-seeds it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from conftest import ROOT, screenshot, wait_for_app
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from test_browser_predict import open_predict, read_prediction
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+FLIPFLOPS = ROOT / "tests" / "fixtures" / "photos" / "shoes" / "30b6fd9b-d172-4d5d-a1c1-c36d23f769dd.jpg"
+
+
+def _wait_caption(page, prefix: str, timeout: float = 60_000) -> None:
+    """Wait until an image caption starting with ``prefix`` is on the page (the strip draws after the metric)."""
+    page.wait_for_function(
+        "p => [...document.querySelectorAll(\"[data-testid='stImageCaption']\")]"
+        ".some(e => e.innerText.trim().startsWith(p))",
+        arg=prefix,
+        timeout=timeout,
+    )
+
+
+def _mask_caption(page) -> str:
+    captions = [c.strip() for c in page.locator("[data-testid='stImageCaption']").all_inner_texts()]
+    masks = [c for c in captions if c.startswith("mask")]
+    assert masks, captions
+    return masks[0]
+
+
+def test_upload_shows_the_mask_and_a_box_changes_it(app_server, page):
+    open_predict(page, app_server, "Upload")
+    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(FLIPFLOPS))
+    label, _ = read_prediction(page)
+    assert label, label
+    main = page.locator("[data-testid='stMain']")
+    main.get_by_text("Preprocessing steps").wait_for()
+    screenshot(page, "photo_upload_mask")
+    _wait_caption(page, "mask (")
+    before = _mask_caption(page)
+    assert before.startswith("mask (grabcut, ") and "1 of 2 items" in before, before
+    assert "Picked one of 2 items" in main.inner_text()
+    assert "Model: fashion_cnn_photo" in main.inner_text()  # uploads use the photo model by default
+    screenshot(page, "photo_upload_mask")
+
+    # Drag a box around the right-hand flip-flop on the photo canvas (rect mode).
+    canvas = page.locator("canvas.upper-canvas").first
+    canvas.wait_for()
+    canvas.scroll_into_view_if_needed()  # mouse events only reach what is inside the viewport
+    box = canvas.bounding_box()
+    x0, y0 = box["x"] + box["width"] * 0.52, box["y"] + box["height"] * 0.08
+    x1, y1 = box["x"] + box["width"] * 0.98, box["y"] + box["height"] * 0.95
+    # The canvas binds its tool once the background photo is drawn, which can take a while on a
+    # loaded machine: draw again if the first box did not arrive.
+    for attempt in range(3):
+        page.wait_for_timeout(2000 * (attempt + 1))
+        page.mouse.move(x0, y0)
+        page.mouse.down()
+        page.mouse.move(x0 + 5, y0 + 5, steps=3)
+        page.mouse.move(x1, y1, steps=20)
+        page.mouse.up()
+        try:
+            _wait_caption(page, "mask (grabcut (box)", timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            screenshot(page, f"photo_box_attempt{attempt}")
+    else:
+        raise AssertionError("the box drawn on the photo never re-seeded the mask")
+    wait_for_app(page)
+    after = _mask_caption(page)
+    assert re.match(r"mask \(grabcut \(box\), \d+%", after), after
+    assert after != before
+    screenshot(page, "photo_box_mask")
+    assert not page.errors, page.errors
