@@ -24,10 +24,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "s3cret-for-tests"
 
 
-@pytest.fixture()
-def class_mode(monkeypatch):
-    """A teacher password in the environment of the app server (requested before app_server)."""
-    monkeypatch.setenv("FMNIST_TEACHER_PASSWORD", PASSWORD)
+@pytest.fixture(scope="module")
+def class_mode():
+    """A teacher password in the environment of this module's app server (set up before it)."""
+    old = os.environ.get("FMNIST_TEACHER_PASSWORD")
+    os.environ["FMNIST_TEACHER_PASSWORD"] = PASSWORD
+    yield
+    if old is None:
+        os.environ.pop("FMNIST_TEACHER_PASSWORD", None)
+    else:
+        os.environ["FMNIST_TEACHER_PASSWORD"] = old
 
 
 def new_page(browser):

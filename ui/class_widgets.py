@@ -25,7 +25,7 @@ from ui.common import runs_root
 ME = "class_me"  # the claimed display name ('' until claimed)
 KEY = "class_key"  # this browser's random key (also in the URL as ?me=..., to survive a reload)
 TEACHER = "class_teacher"  # True once the teacher password was typed correctly
-MSG = "class_msg"  # (kind, text) to show once after a callback
+MSG = "class_msg"  # (kind, text, shown until): the outcome of the last action
 SWEEP_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 SWEEP_DROPOUTS = [0.0, 0.1, 0.2, 0.3, 0.4, 0.5]
 
