@@ -122,24 +122,32 @@ class RayBackend:
             entrypoint_num_cpus=self.cpus_per_run(),
             metadata={"run_id": run_dir.name, "runs_dir": str(run_dir.parent.resolve())},
         )
-        runs.set_status(run_dir, "queued", ray_job=job, ray_address=self.address)
+        # Keep whatever state the trainer may already have written ('running'): only add the job.
+        state = (runs.read_json(run_dir / "status.json", {}) or {}).get("state", "queued")
+        runs.set_status(run_dir, state, ray_job=job, ray_address=self.address)
 
     def job_info(self, job: str) -> Any:
         return self.client.get_job_info(job)
 
-    def reconcile(self, infos: list[runs.RunInfo]) -> None:
-        """Mark failed every active run whose Ray job has ended without the trainer's final status."""
+    def reconcile(self, infos: list[runs.RunInfo]) -> bool:
+        """Mark failed every active run whose Ray job has ended without the trainer's final status.
+
+        Returns True if any status changed.
+        """
+        changed = False
         for r in infos:
             job = r.status_data.get("ray_job")
             if not job or r.status not in runs.ACTIVE:
                 if r.status == "failed" and r.status_data.get("state") in runs.ACTIVE:
                     runs.set_status(r.path, "failed", ended_at=time.time(), error=r.status_data.get("error"))
+                    changed = True
                 continue
             try:
                 info = self.job_info(job)
             except Exception as exc:  # noqa: BLE001 - e.g. the cluster restarted and forgot the job
                 if "does not exist" in str(exc) or "404" in str(exc):
                     self._fail(r, f"Ray job {job} is unknown to the cluster (was it restarted?)")
+                    changed = True
                 continue
             if info.status in ENDED:
                 # Read status.json again: the trainer may have written its final state just now.
@@ -149,6 +157,8 @@ class RayBackend:
                     self._fail(
                         r, f"Ray job {job} ended {info.status.value} without a final status: {' '.join(msg)[:300]}"
                     )
+                    changed = True
+        return changed
 
     @staticmethod
     def _fail(r: runs.RunInfo, error: str) -> None:

@@ -79,11 +79,12 @@ def enqueue(
             n += 1
             run_dir = runs.run_path(f"{run_id}-{n}", root)
         run_dir.mkdir(parents=True)
-        runs.write_json_atomic(run_dir / "config.json", config.to_dict())
         fields: dict[str, Any] = {"created_at": time.time(), "seq": _next_seq(root), "owner": str(owner)[:60]}
         if sweep:
             fields["sweep"] = sweep
         runs.set_status(run_dir, "queued", **fields)
+        # config.json last: list_runs shows a folder only once it has one, so never half a run.
+        runs.write_json_atomic(run_dir / "config.json", config.to_dict())
     return run_dir
 
 
@@ -116,11 +117,14 @@ class LocalBackend:
         # folder may still hold a slot of this one: the slot locks are the final word.
         return min(self.capacity() - running, self.capacity() - runs.busy_slots(self.root))
 
-    def reconcile(self, infos: list[runs.RunInfo]) -> None:
-        """Write 'failed' for active runs whose trainer is gone (load_run already reports it)."""
+    def reconcile(self, infos: list[runs.RunInfo]) -> bool:
+        """Write 'failed' for active runs whose trainer is gone; True if any status changed."""
+        changed = False
         for r in infos:
             if r.status == "failed" and r.status_data.get("state") in runs.ACTIVE:
                 runs.set_status(r.path, "failed", ended_at=time.time(), error=r.status_data.get("error"))
+                changed = True
+        return changed
 
     def start(self, run_dir: Path) -> None:
         runs.start_local(run_dir)
@@ -142,8 +146,8 @@ def dispatch(root: Path | None = None, wait: bool = True) -> list[str]:
             return started
         ex = backend(root)
         infos = runs.list_runs(root)
-        ex.reconcile(infos)
-        infos = runs.list_runs(root)
+        if ex.reconcile(infos):
+            infos = runs.list_runs(root)
         running = sum(1 for r in infos if r.active and not r.waiting)
         waiting = waiting_runs(infos)
         for r in waiting[: max(0, ex.free_slots(running))]:
@@ -191,16 +195,24 @@ class QueueEntry:
         return dict(self.__dict__)
 
 
+_ESTIMATES: dict[str, tuple[float, float]] = {}  # (root, config) -> (made at, seconds)
+ESTIMATE_TTL_S = 60.0  # an estimate reads every run.json: once a minute is enough for a queue
+
+
 def _seconds(config: dict[str, Any], root: Path, cache: dict[str, float]) -> float:
-    """Estimated wall time of a run with this config (cached per config within one call)."""
+    """Estimated wall time of a run with this config (cached: every page polls the queue)."""
     from .estimate import estimate
 
-    key = repr(sorted(config.items()))
+    key = f"{root}|{sorted(config.items())!r}"
     if key not in cache:
-        try:
-            cache[key] = estimate(TrainConfig.from_dict(config), runs_root=root).seconds
-        except (ValueError, TypeError):
-            cache[key] = 120.0
+        made = _ESTIMATES.get(key)
+        if made is None or time.time() - made[0] > ESTIMATE_TTL_S:
+            try:
+                seconds = estimate(TrainConfig.from_dict(config), runs_root=root).seconds
+            except (ValueError, TypeError):
+                seconds = 120.0
+            made = _ESTIMATES[key] = (time.time(), seconds)
+        cache[key] = made[1]
     return cache[key]
 
 

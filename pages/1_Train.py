@@ -23,6 +23,17 @@ root = runs_root()
 cw.init_class_state(root)
 all_runs = runs.list_runs(root)
 active = next((r for r in all_runs if r.active), None)
+watched = tw.watched_run(all_runs)
+# Poll every second while the watched run trains (live curves), every 2 s while it waits (to see
+# it start), else every 3 s: a class of 30 sessions polling a waiting run each second would cost
+# the trainer CPU for nothing. A status change redraws the panel only (see tw.live_panel).
+poll_s = (
+    1.0
+    if watched is not None and watched.active and not watched.waiting
+    else 2.0
+    if watched and watched.active
+    else 3.0
+)
 
 st.title(":material/model_training: Train the CNN")
 if st.session_state[tw.FLASH]:
@@ -33,7 +44,7 @@ cw.show_message()
 cw.class_model_line(root, tw.make_active)
 
 # ---- live run and queue: polls the run folder; fast while training, slowly otherwise (CLI runs)
-live = st.fragment(run_every=1.0 if active else 3.0)(tw.live_panel)
+live = st.fragment(run_every=poll_s)(tw.live_panel)
 with st.container(border=True):
     live(root, actor)
 

@@ -61,12 +61,23 @@ def current_actor() -> access.Actor | None:
     return None
 
 
+MSG_SECONDS = 8.0  # the live panel redraws every 1-3 s: a message must outlive a few redraws
+
+
 def show_message() -> None:
+    """The outcome of the last action, for a few seconds (then it is dropped)."""
     msg = st.session_state.get(MSG)
-    if msg:
-        kind, text = msg
-        (st.error if kind == "error" else st.success)(text)
+    if not msg:
+        return
+    kind, text, until = msg
+    if time.time() > until:
         st.session_state[MSG] = None
+        return
+    (st.error if kind == "error" else st.success)(text)
+
+
+def _say(kind: str, text: str) -> None:
+    st.session_state[MSG] = (kind, text, time.time() + MSG_SECONDS)
 
 
 def _claim(root: Path) -> None:
@@ -74,7 +85,7 @@ def _claim(root: Path) -> None:
     try:
         actor = access.claim_name(root, st.session_state.get("class_name_input", ""), st.session_state[KEY])
     except (ValueError, access.AccessError) as exc:
-        st.session_state[MSG] = ("error", f"Name not taken: {exc}")
+        _say("error", f"Name not taken: {exc}")
         return
     st.session_state[ME] = actor.name
     st.query_params["me"] = st.session_state[KEY]  # a reload keeps the name
@@ -85,7 +96,10 @@ def _unlock() -> None:
     ok = access.password_ok(st.session_state.get("class_teacher_pw", ""), configured_password())
     st.session_state[TEACHER] = ok
     st.session_state["class_teacher_pw"] = ""
-    st.session_state[MSG] = ("success", "Teacher tools unlocked.") if ok else ("error", "Wrong teacher password.")
+    if ok:
+        _say("success", "Teacher tools unlocked.")
+    else:
+        _say("error", "Wrong teacher password.")
 
 
 def identity_bar(root: Path) -> access.Actor | None:
@@ -127,22 +141,22 @@ def _act(what: str, fn: Any, *args: Any) -> None:
     try:
         out = fn(*args)
     except (access.AccessError, runs.RunError) as exc:
-        st.session_state[MSG] = ("error", f"Not done: {exc}")
+        _say("error", f"Not done: {exc}")
         return
-    st.session_state[MSG] = ("success", what + (f" ({out})" if isinstance(out, str) else ""))
+    _say("success", what + (f" ({out})" if isinstance(out, str) else ""))
 
 
 def stop_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
     """on_click of Stop / Cancel: the core checks that ``actor`` may act on ``run_id``."""
     if actor is None:
-        st.session_state[MSG] = ("error", "Not done: type your name first.")
+        _say("error", "Not done: type your name first.")
         return
     _act(f"Run `{run_id}`", runqueue.stop, run_id, root, actor)
 
 
 def delete_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
     if actor is None:
-        st.session_state[MSG] = ("error", "Not done: type your name first.")
+        _say("error", "Not done: type your name first.")
         return
     _act(f"Run `{run_id}` deleted.", runqueue.delete, run_id, root, actor)
 
@@ -159,9 +173,9 @@ def clear_clicked(root: Path, actor: access.Actor | None) -> None:
     try:
         done = runqueue.clear_queue(root, actor)
     except access.AccessError as exc:
-        st.session_state[MSG] = ("error", f"Not done: {exc}")
+        _say("error", f"Not done: {exc}")
         return
-    st.session_state[MSG] = ("success", f"Queue cleared: {len(done)} waiting runs cancelled.")
+    _say("success", f"Queue cleared: {len(done)} waiting runs cancelled.")
 
 
 # ---------------------------------------------------------------- the queue
@@ -189,9 +203,8 @@ def queue_rows(entries: list[runqueue.QueueEntry]) -> list[dict[str, Any]]:
     ]
 
 
-def queue_panel(root: Path, infos: list[runs.RunInfo], actor: access.Actor | None) -> None:
+def queue_panel(root: Path, entries: list[runqueue.QueueEntry], actor: access.Actor | None) -> None:
     """The queue: what trains now and what waits, in order, with owners and estimated start times."""
-    entries = runqueue.queue_view(root, infos)
     waiting = [q for q in entries if q.position > 0]
     st.markdown(
         f"**Queue** · {sum(q.position == 0 for q in entries)} training, {len(waiting)} waiting "
@@ -210,9 +223,9 @@ def queue_panel(root: Path, infos: list[runs.RunInfo], actor: access.Actor | Non
         )
 
 
-def position_line(run: runs.RunInfo, root: Path, infos: list[runs.RunInfo]) -> str:
-    """'Queued: 3rd in line, starts at about 14:05' for a waiting run."""
-    q = next((e for e in runqueue.queue_view(root, infos) if e.run_id == run.run_id), None)
+def position_line(run: runs.RunInfo, entries: list[runqueue.QueueEntry]) -> str:
+    """'Waiting in the queue: number 3 in line, starts at about 14:05' for a waiting run."""
+    q = next((e for e in entries if e.run_id == run.run_id), None)
     if q is None or q.eta_start is None:
         return "Queued: starting ..."
     return (
@@ -286,7 +299,7 @@ def sweep_form(config: TrainConfig | None, root: Path, actor: access.Actor | Non
             except (ValueError, runs.RunError) as exc:
                 st.error(f"Not queued: {exc}")
             else:
-                st.session_state[MSG] = ("success", f"Sweep `{sweep_id}`: {len(dirs)} runs queued.")
+                _say("success", f"Sweep `{sweep_id}`: {len(dirs)} runs queued.")
                 st.rerun()
 
 

@@ -318,7 +318,9 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     Each poll also moves the queue on (``runqueue.dispatch``), so no daemon is needed.
     """
     runqueue.dispatch(root, wait=False)
+    cw.show_message()  # the outcome of a click inside this fragment (it reruns only the fragment)
     all_runs = runs.list_runs(root)
+    queue = runqueue.queue_view(root, all_runs)
     run = watched_run(all_runs)
     if run is None:
         st.info("No run yet. Choose the settings below and press **Start training**.")
@@ -348,7 +350,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
         else:
             button.caption(f"Only {run.owner or 'its owner'} or the teacher can stop this run.")
         if run.waiting:
-            st.info(cw.position_line(run, root, all_runs), icon=":material/hourglass_top:")
+            st.info(cw.position_line(run, queue), icon=":material/hourglass_top:")
         else:
             frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
             st.progress(frac, text=text)
@@ -374,7 +376,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
         st.plotly_chart(curves_figure(run.metrics, epochs), key="train_curves", config={"displaylogo": False})
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
-    cw.queue_panel(root, all_runs, actor)
+    cw.queue_panel(root, queue, actor)
 
 
 # ---------------------------------------------------------------- history
