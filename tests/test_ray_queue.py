@@ -138,8 +138,18 @@ def test_queued_runs_train_stop_and_fail_as_ray_jobs(ray_head, tmp_path, monkeyp
     from ray.job_submission import JobStatus, JobSubmissionClient
 
     client = JobSubmissionClient(ray_head)
-    assert client.get_job_status(jobs["a"]) == JobStatus.SUCCEEDED
-    assert client.get_job_status(jobs["kill"]) == JobStatus.FAILED
+
+    def final_status(job_id: str) -> JobStatus:
+        # The run folder says "finished" as soon as the trainer wrote it; Ray marks the job done
+        # only after the process has exited and the job supervisor has noticed: wait for that.
+        deadline = time.time() + 90
+        while (status := client.get_job_status(job_id)) in (JobStatus.PENDING, JobStatus.RUNNING):
+            assert time.time() < deadline, f"Ray job {job_id} still {status} 90 s after its run ended"
+            time.sleep(1)
+        return status
+
+    assert final_status(jobs["a"]) == JobStatus.SUCCEEDED
+    assert final_status(jobs["kill"]) == JobStatus.FAILED
 
 
 def test_without_the_setting_nothing_of_ray_is_imported(tmp_path):
