@@ -29,7 +29,9 @@ POINTS_JS = """(id) => {
   const fresh = (e) => e.closest('[data-testid="stElementContainer"]')?.getAttribute('data-stale') !== 'true';
   const h = [...document.querySelectorAll('h3')].find(e => e.textContent.includes(id) && fresh(e));
   const plots = [...document.querySelectorAll('.js-plotly-plot')];
-  const p = plots.find(fresh);
+  // The chart names its run (layout.meta): a fragment redraw can leave the previous run's chart
+  // on screen for a moment beside the new heading.
+  const p = plots.find(e => fresh(e) && e.layout?.meta?.run_id === id);
   if (!h || (!p && plots.length)) return -1;  // not this run, or mid-redraw
   return p && p.data && p.data.length ? p.data[0].x.length : 0;
 }"""

@@ -373,7 +373,11 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     else:
         m[3].metric("Best validation accuracy", pct(run.best_val_accuracy))
     if run.metrics:
-        st.plotly_chart(curves_figure(run.metrics, epochs), key="train_curves", config={"displaylogo": False})
+        fig = curves_figure(run.metrics, epochs)
+        # Which run the chart belongs to, in the figure itself: while the panel redraws for another
+        # run, the old chart can stay on screen for a moment (read by the browser tests).
+        fig.update_layout(meta={"run_id": run.run_id})
+        st.plotly_chart(fig, key="train_curves", config={"displaylogo": False})
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
     cw.queue_panel(root, queue, actor)
