@@ -17,6 +17,7 @@ from conftest import screenshot, wait_for_app
 from playwright.sync_api import expect
 
 from fmnist_core import runs
+from fmnist_core.config import PRESETS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,13 +57,27 @@ def set_number(page, label: str, value: int) -> None:
 
 
 def start_from_page(page, root: Path, preset: str, limit: int, epochs: int) -> runs.RunInfo:
-    """Fill the form like a person and press Start; return the run it launched."""
+    """Fill the form like a person and press Start; return the run it launched.
+
+    Like a person, it looks at the form after each change before the next one: a click that lands
+    while the preset's rerun is still on its way would otherwise be overwritten by the preset's
+    values (seen once in CI: the run started on all 60,000 images).
+    """
     page.locator('[data-testid="stRadio"]').get_by_text(preset, exact=True).click()
+    epochs_box = page.get_by_label("Epochs", exact=True)
+    expect(epochs_box).to_have_value(str(PRESETS[preset].epochs), timeout=LONG)  # the preset is loaded
     wait_for_app(page)
+    use_all = page.get_by_role("switch", name="Use all 60,000 training images")
+    expect(use_all).to_be_checked()
     page.get_by_text("Use all 60,000 training images").click()
+    expect(use_all).not_to_be_checked()
     expect(page.get_by_label("Training images", exact=True)).to_be_enabled(timeout=LONG)
     set_number(page, "Training images", limit)
     set_number(page, "Epochs", epochs)
+    # What the page shows is what Start sends.
+    expect(use_all).not_to_be_checked()
+    expect(page.get_by_label("Training images", exact=True)).to_have_value(str(limit))
+    expect(epochs_box).to_have_value(str(epochs))
     before = {r.run_id for r in runs.list_runs(root)}
     page.get_by_role("button", name="Start training").click()
     deadline = time.time() + 30
@@ -70,7 +85,8 @@ def start_from_page(page, root: Path, preset: str, limit: int, epochs: int) -> r
         new = [r for r in runs.list_runs(root) if r.run_id not in before]
         if new:
             assert len(new) == 1
-            assert new[0].config["limit"] == limit and new[0].config["epochs"] == epochs
+            got = (new[0].config["limit"], new[0].config["epochs"])
+            assert got == (limit, epochs), f"the form showed {(limit, epochs)} but the run got {got}"
             return new[0]
         time.sleep(0.2)
     pytest.fail("pressing Start training did not create a run")
