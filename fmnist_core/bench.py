@@ -348,6 +348,8 @@ def worker_fast(spec: dict[str, Any]) -> None:
     from .pipeline import to_float
     from .train import train
 
+    overrides = {"epochs": spec.get("epochs"), "limit": spec.get("limit"), "seed": spec.get("seed")}
+    config = preset(spec.get("preset", "fast"), **{**overrides, **spec.get("overrides", {})})
     x_test, y_test = ds.x_test, ds.y_test
     t0, budget = spec.get("t0", time.time()), spec.get("budget_s")
     scoring = [0.0]  # seconds spent on the per-epoch test scoring: excluded from time-to-accuracy
@@ -365,13 +367,19 @@ def worker_fast(spec: dict[str, Any]) -> None:
             probs = np.concatenate(
                 [np.asarray(self.fn(to_float(x_test[i : i + 1000]))) for i in range(0, len(x_test), 1000)]
             )
+            if config.tta_flip:  # score what the saved model will answer: the mean with the mirror image
+                mirrored = x_test[:, :, ::-1]
+                probs = (
+                    probs
+                    + np.concatenate(
+                        [np.asarray(self.fn(to_float(mirrored[i : i + 1000]))) for i in range(0, len(x_test), 1000)]
+                    )
+                ) / 2
             acc = float(np.mean(probs.argmax(1) == y_test))
             scoring[0] += time.time() - start
             rec = {"epoch": epoch + 1, "test_accuracy": acc, "t": start, "scoring_s": scoring[0]}
             print(json.dumps(rec), flush=True)
 
-    overrides = {"epochs": spec.get("epochs"), "limit": spec.get("limit"), "seed": spec.get("seed")}
-    config = preset(spec.get("preset", "fast"), **{**overrides, **spec.get("overrides", {})})
     with tempfile.TemporaryDirectory(prefix="fmnist-bench-") as tmp:
         run_dir.append(Path(tmp) / "run")
         result = train(config, run_dir[0], data=ds, callbacks=[TestEachEpoch()])
@@ -708,7 +716,7 @@ def _evaluate_bf16(ref, model, x, y, probs_fp32) -> dict[str, Any]:
 
     config = ref.meta().get("config", {})
     arch = config.get("architecture")
-    if arch not in ("paper_cnn", "wide_cnn") or config.get("tta_flip"):
+    if arch not in ("paper_cnn", "wide_cnn", "quick_cnn") or config.get("tta_flip"):
         return {"bf16_images_per_s": None, "bf16_note": "skipped: not a plain paper_cnn/wide_cnn model"}
     twin = with_dtype(model, arch, "mixed_bfloat16")
     predict_proba(twin, x[:2000])  # warm-up

@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-ARCHITECTURES = ("paper_cnn", "wide_cnn")
+ARCHITECTURES = ("paper_cnn", "wide_cnn", "quick_cnn")
 SCHEDULES = ("constant", "onecycle")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 
@@ -104,18 +104,23 @@ PRESETS: dict[str, TrainConfig] = {
     # The report, section III: batch 32, <=20 epochs, Adam (default lr 1e-3), early stopping
     # on val_loss with patience 5 restoring the best weights, augmentation 10 deg / 10% / 10%.
     "paper": TrainConfig(),
-    # Classroom preset (~80 s here): our VGG-style net (same FLOPs as the paper CNN, learns faster),
-    # no augmentation (it slows convergence in short runs), batches of 128 in bfloat16 where the
-    # CPU has it, one-cycle. 2 epochs: 91.5% test in 78 s (`bench fast`); 3 epochs gave 92.3% but
-    # only after ~115 s, and the one-cycle schedule must end for the accuracy to settle.
+    # Classroom preset (issue 14: >= 92% in as little time as we could). quick_cnn is wide_cnn
+    # without its second 28x28 convolution (a quarter of the FLOPs and the slowest layer per
+    # FLOP), so 3 epochs cost about what 2 of wide_cnn did; no augmentation (it slows convergence
+    # in short runs), label smoothing, batches of 128 in bfloat16 where the CPU has it, one-cycle,
+    # 95% of the images for training (3,000 validation images are enough to draw the curves).
+    # Measured on the AVX-512 AMD EPYC (docs/PERFORMANCE.md, "Time to accuracy"): the old
+    # 2-epoch wide_cnn recipe reached 91.4%; this one 92.3% in about the same time.
     "fast": TrainConfig(
         preset="fast",
-        architecture="wide_cnn",
-        epochs=2,
+        architecture="quick_cnn",
+        epochs=3,
         batch_size=128,
         learning_rate=3e-3,
         lr_schedule="onecycle",
         augment=False,
+        label_smoothing=0.1,
+        val_fraction=0.05,
         patience=None,
         precision="auto",
     ),

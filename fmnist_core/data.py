@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import sys
@@ -262,7 +263,10 @@ def stratified_split(
         idx, _ = train_test_split(idx, train_size=limit, stratify=y, random_state=seed)
     if val_fraction <= 0:
         return np.sort(idx), np.array([], dtype=int)
-    tr, va = train_test_split(idx, test_size=val_fraction, stratify=y[idx], random_state=seed)
+    # sklearn rounds the share up; a stratified split needs one image per class at least, so a
+    # 5% split of 100 images gets 10, not 5 (which sklearn refuses).
+    n_val = max(math.ceil(val_fraction * len(idx)), len(np.unique(y[idx])))
+    tr, va = train_test_split(idx, test_size=n_val, stratify=y[idx], random_state=seed)
     return np.sort(tr), np.sort(va)
 
 

@@ -65,7 +65,7 @@ class Estimate:
 def split_sizes(config: TrainConfig, total: int = N_TRAIN_IMAGES) -> tuple[int, int]:
     """(train, validation) image counts, exactly as ``data.stratified_split`` makes them."""
     n = min(config.limit, total) if config.limit else total
-    n_val = math.ceil(config.val_fraction * n)  # sklearn rounds the test share up
+    n_val = max(math.ceil(config.val_fraction * n), 10)  # rounded up, one per class at least
     return n - n_val, n_val
 
 
@@ -304,7 +304,8 @@ def estimate(
 PRESET_SUMMARY = {
     "paper": "The report's recipe: batch 32, Adam 0.001, up to 20 epochs with early stopping, "
     "rotation 10° / shift 10% / zoom 10%.",
-    "fast": "A short classroom run: our VGG-style net, batch 128, 2 epochs, one-cycle learning rate, no augmentation.",
+    "fast": "A short classroom run: a lighter VGG-style net, batch 128, 3 epochs, one-cycle learning rate, "
+    "label smoothing, no augmentation.",
     "best": "Our best recipe: a VGG-style net, flips, shifts and random erasing, label smoothing, 40 epochs.",
     "photo": "For real photos: the best recipe plus augmentation that imitates a segmented phone photo "
     "(ragged edges, leftover background, uneven light, blur, noise), 12 epochs.",

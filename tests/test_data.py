@@ -123,3 +123,17 @@ def test_split_limit_keeps_classes_balanced():
     assert np.bincount(y[np.concatenate([tr, va])]).tolist() == [50] * 10
     with pytest.raises(ValueError, match="too small"):
         stratified_split(y, 0.2, seed=0, limit=15)
+
+
+def test_small_split_keeps_one_validation_image_per_class():
+    # 5% of 100 images is 5, fewer than the classes: sklearn refuses that, so the split takes 10.
+    from fmnist_core.config import preset
+    from fmnist_core.estimate import split_sizes
+
+    y = np.repeat(np.arange(10), 100)
+    tr, va = stratified_split(y, 0.05, seed=0, limit=100)
+    assert len(va) == 10 and sorted(np.bincount(y[va])) == [1] * 10
+    assert not set(tr) & set(va) and len(tr) == 90
+    assert split_sizes(preset("fast", limit=100), total=len(y)) == (90, 10)
+    tr, va = stratified_split(y, 0.2, seed=0, limit=500)  # large enough: the share, rounded up
+    assert (len(tr), len(va)) == (400, 100) == split_sizes(preset("paper", limit=500), total=len(y))

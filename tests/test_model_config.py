@@ -48,3 +48,13 @@ def test_config_roundtrip_validation_and_overrides():
     with pytest.raises(ValueError, match="unknown preset"):
         preset("nope")
     assert TrainConfig().problems() == []
+
+
+def test_quick_cnn_is_wide_cnn_without_the_second_full_resolution_conv():
+    wide, quick = build("wide_cnn"), build("quick_cnn")
+    convs = lambda m: [(layer.name, layer.filters) for layer in m.layers if layer.name.startswith("conv")]  # noqa: E731
+    assert convs(wide)[0:2] == [("conv11", 32), ("conv12", 32)]
+    assert convs(quick) == [c for c in convs(wide) if c[0] != "conv12"]
+    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
+    assert quick(x).shape == (2, 10) and np.allclose(np.asarray(quick(x)).sum(1), 1, atol=1e-5)
+    assert PRESETS["fast"].architecture == "quick_cnn"
