@@ -308,7 +308,7 @@ PRESET_SUMMARY = {
     "label smoothing, no augmentation.",
     "best": "Our best recipe: a VGG-style net, flips, shifts and random erasing, label smoothing, 40 epochs.",
     "photo": "For real photos: the best recipe plus augmentation that imitates a segmented phone photo "
-    "(ragged edges, leftover background, uneven light, blur, noise), 12 epochs.",
+    "(ragged edges, leftover background, uneven light, blur, noise), 16 epochs.",
 }
 
 
