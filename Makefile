@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format data bench clean
+.PHONY: run test test-avx2 lint format data bench clean
 
 $(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,11 @@ run: data
 test: $(STAMP)
 	$(PY) -m fmnist_core data --check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The same tests on the AVX2-only kind's code paths, from either kind: no bfloat16 (the CPU flags
+# come from an AVX2 machine's cpuinfo) and oneDNN held to AVX2 kernels. Not its speed.
+test-avx2: $(STAMP)
+	FMNIST_CPUINFO=tests/fixtures/cpuinfo-avx2.txt ONEDNN_MAX_CPU_ISA=AVX2 $(MAKE) test
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -77,10 +77,9 @@ def cpu_peak_gflops() -> dict[str, Any]:
     (VDPBF16PS) do twice the float32 work per instruction.
     """
     info: dict[str, Any] = {"cores": os.cpu_count() or 1, "model": "", "family": None}
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        text = ""
+    from .train import cpuinfo_text
+
+    text = cpuinfo_text()
     mhz = None
     for line in text.splitlines():
         key, _, val = line.partition(":")

@@ -30,13 +30,23 @@ BN_REESTIMATE_BELOW_STEPS = 500
 BN_REESTIMATE_IMAGES = 1024  # training images (unaugmented) whose batch statistics are averaged
 
 
+def cpuinfo_text() -> str:
+    """This machine's ``/proc/cpuinfo``, or the file named by ``$FMNIST_CPUINFO``.
+
+    The variable lets one machine kind take the other's code paths end to end (``make
+    test-avx2``: no bfloat16, AVX2 labels and caches, with oneDNN held to AVX2 as well), since
+    the next machine can be either kind and nobody can choose. '' when unreadable.
+    """
+    try:
+        return Path(os.environ.get("FMNIST_CPUINFO") or "/proc/cpuinfo").read_text()
+    except OSError:
+        return ""
+
+
 def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU feature flags from ``/proc/cpuinfo`` text (read from the machine when None)."""
+    """The CPU feature flags from ``/proc/cpuinfo`` text (``cpuinfo_text()`` when None)."""
     if cpuinfo is None:
-        try:
-            cpuinfo = Path("/proc/cpuinfo").read_text()
-        except OSError:
-            return set()
+        cpuinfo = cpuinfo_text()
     flags: set[str] = set()
     for line in cpuinfo.splitlines():
         if line.startswith("flags") and ":" in line:
@@ -144,13 +154,10 @@ def configure_threads(intra: int | None = None, inter: int | None = None) -> Non
 
 
 def cpu_model() -> str:
-    """This machine's CPU model name (``/proc/cpuinfo``), e.g. 'AMD EPYC 7B13'."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    """This machine's CPU model name (``cpuinfo_text()``), e.g. 'AMD EPYC 7B13'."""
+    for line in cpuinfo_text().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown CPU"
 
 

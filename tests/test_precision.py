@@ -78,8 +78,12 @@ def test_bfloat16_copy_predicts_like_float32(dataset):
     from fmnist_core.model import with_dtype
     from fmnist_core.registry import load_model
 
+    import json
+    from pathlib import Path
+
     fp32 = load_model("models/fashion_cnn_fast.keras")
-    bf16 = with_dtype(fp32, "wide_cnn", "mixed_bfloat16")
+    arch = json.loads(Path("models/fashion_cnn_fast.json").read_text())["architecture"]
+    bf16 = with_dtype(fp32, arch, "mixed_bfloat16")
     assert bf16.layers[1].compute_dtype == "bfloat16" and fp32.layers[1].compute_dtype == "float32"
     x = dataset.x_test[:200]
     p32, p16 = predict_proba(fp32, x), predict_proba(bf16, x)
@@ -122,3 +126,18 @@ def test_bfloat16_training_steps_track_float32(dataset):
     assert np.isfinite(b16).all()
     assert f32[-1] < 0.5 * f32[0] and b16[-1] < 0.5 * b16[0], (f32, b16)  # 8 steps on one batch: memorised
     assert np.allclose(b16, f32, rtol=0.15, atol=0.05), (f32, b16)
+
+
+def test_fmnist_cpuinfo_makes_this_machine_the_avx2_kind(monkeypatch):
+    # make test-avx2 relies on this: every CPU question goes through the one file it names.
+    from pathlib import Path
+
+    from fmnist_core.train import cpu_model, cpuinfo_text
+
+    avx2 = Path(__file__).parent / "fixtures" / "cpuinfo-avx2.txt"
+    monkeypatch.setenv("FMNIST_CPUINFO", str(avx2))
+    assert cpuinfo_text() == avx2.read_text()
+    assert (cpu_isa(), cpu_has_bf16(), cpu_model()) == ("AVX2", False, "AMD EPYC")
+    assert resolve_precision(preset("fast")) == "float32"
+    monkeypatch.setenv("FMNIST_CPUINFO", str(avx2.parent / "no-such-file"))
+    assert cpu_flags() == set() and cpu_isa() == "older"
