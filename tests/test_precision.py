@@ -74,12 +74,12 @@ def test_auto_follows_this_machines_flags():
 
 def test_bfloat16_copy_predicts_like_float32(dataset):
     """A shipped model's weights in a mixed_bfloat16 network: the same classes, close probabilities."""
+    import json
+    from pathlib import Path
+
     from fmnist_core.evaluate import predict_proba
     from fmnist_core.model import with_dtype
     from fmnist_core.registry import load_model
-
-    import json
-    from pathlib import Path
 
     fp32 = load_model("models/fashion_cnn_fast.keras")
     arch = json.loads(Path("models/fashion_cnn_fast.json").read_text())["architecture"]
