@@ -24,9 +24,11 @@ test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 # The same tests on the AVX2-only kind's code paths, from either kind: no bfloat16 (the CPU flags
-# come from an AVX2 machine's cpuinfo) and oneDNN held to AVX2 kernels. Not its speed.
+# come from an AVX2 machine's cpuinfo) and oneDNN held to AVX2 kernels. Not its speed. The tests
+# that force bfloat16 are left out: TensorFlow still sees this CPU's AVX-512 and hands bfloat16
+# to oneDNN, which, held to AVX2, refuses (a real AVX2 CPU takes another path); make test runs them.
 test-avx2: $(STAMP)
-	FMNIST_CPUINFO=tests/fixtures/cpuinfo-avx2.txt ONEDNN_MAX_CPU_ISA=AVX2 $(MAKE) test
+	FMNIST_CPUINFO=tests/fixtures/cpuinfo-avx2.txt ONEDNN_MAX_CPU_ISA=AVX2 $(MAKE) test PYTEST_ARGS='-m "not bf16" $(PYTEST_ARGS)'
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -72,6 +72,7 @@ def test_auto_follows_this_machines_flags():
     assert resolve_precision(config) == resolve_precision(config, has_bf16=cpu_has_bf16())
 
 
+@pytest.mark.bf16
 def test_bfloat16_copy_predicts_like_float32(dataset):
     """A shipped model's weights in a mixed_bfloat16 network: the same classes, close probabilities."""
     import json
@@ -94,6 +95,7 @@ def test_bfloat16_copy_predicts_like_float32(dataset):
     assert np.max(np.abs(p32 - p16)) < 0.1
 
 
+@pytest.mark.bf16
 def test_bfloat16_training_steps_track_float32(dataset):
     """The forced mixed_bfloat16 training path: same start, same batches, the loss falls alike.
 
