@@ -27,6 +27,7 @@ from fmnist_core.sweep import expand, parse_grid, sweep_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = preset("fast", limit=400, epochs=1)
+LONG = preset("fast", limit=3000, epochs=50)  # still training minutes later on any CPU: stopped or killed
 ANN, BOB = access.Actor("Ann", "learner"), access.Actor("Bob", "learner")
 TEACHER = access.Actor("Ms T", "teacher")
 
@@ -55,7 +56,7 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_start_always_queues_in_order_and_survives_a_restart(tmp_path):
     root = tmp_path / "runs"
     try:
-        a = runs.launch(TINY, root, run_id="a", owner="Ann")
+        a = runs.launch(LONG, root, run_id="a", owner="Ann")  # must outlive the CLI call below
         b = runs.launch(TINY, root, run_id="b", owner="Bob")
         c = runs.launch(TINY, root, run_id="c", owner="Ann")
         infos = {r.run_id: r for r in runs.list_runs(root)}
@@ -247,11 +248,11 @@ def name_myself(at, name: str) -> None:
     assert at.session_state["class_me"] == name, [e.value for e in at.error]
 
 
-def start_tiny(at) -> None:
+def start_tiny(at, limit: int = 400, epochs: int = 1) -> None:
     at.radio(key="train_preset").set_value("fast").run()
     at.toggle(key="train_use_all").set_value(False).run()
-    at.number_input(key="train_limit").set_value(400).run()
-    at.number_input(key="train_epochs").set_value(1).run()
+    at.number_input(key="train_limit").set_value(limit).run()
+    at.number_input(key="train_epochs").set_value(epochs).run()
     button(at, "train_start").click().run()
     assert not at.exception, at.exception
 
@@ -265,7 +266,9 @@ def test_two_learners_and_a_teacher_on_the_train_page(runs_root, monkeypatch):
     assert any("already used" in e.value for e in bob.error) and not bob.session_state["class_me"]
     name_myself(bob, "Bob")
     try:
-        start_tiny(ann)
+        # Ann's run must still be training when the teacher stops it, on any CPU: a tiny one
+        # finished first once in CI. 50 epochs of 3,000 images is minutes; it is stopped or killed.
+        start_tiny(ann, limit=LONG.limit, epochs=LONG.epochs)
         start_tiny(bob)
         mine = {r.owner: r for r in runs.list_runs(runs_root) if r.owner}
         assert set(mine) == {"Ann", "Bob"} and mine["Bob"].waiting  # both accepted, Bob's queued
