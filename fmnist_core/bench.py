@@ -363,17 +363,13 @@ def worker_fast(spec: dict[str, Any]) -> None:
             start = time.time()
             if not hasattr(self, "fn"):  # a traced forward pass: eager calls are several times slower
                 self.fn = tf.function(lambda b: self.model(b, training=False))
-            probs = np.concatenate(
-                [np.asarray(self.fn(to_float(x_test[i : i + 1000]))) for i in range(0, len(x_test), 1000)]
-            )
+
+            def proba(x):
+                return np.concatenate([np.asarray(self.fn(to_float(x[i : i + 1000]))) for i in range(0, len(x), 1000)])
+
+            probs = proba(x_test)
             if config.tta_flip:  # score what the saved model will answer: the mean with the mirror image
-                mirrored = x_test[:, :, ::-1]
-                probs = (
-                    probs
-                    + np.concatenate(
-                        [np.asarray(self.fn(to_float(mirrored[i : i + 1000]))) for i in range(0, len(x_test), 1000)]
-                    )
-                ) / 2
+                probs = (probs + proba(x_test[:, :, ::-1])) / 2
             acc = float(np.mean(probs.argmax(1) == y_test))
             scoring[0] += time.time() - start
             rec = {"epoch": epoch + 1, "test_accuracy": acc, "t": start, "scoring_s": scoring[0]}
@@ -711,12 +707,12 @@ def _evaluate_bf16(ref, model, x, y, probs_fp32) -> dict[str, Any]:
     import numpy as np
 
     from .evaluate import predict_proba
-    from .model import with_dtype
+    from .model import BUILDERS, with_dtype
 
     config = ref.meta().get("config", {})
     arch = config.get("architecture")
-    if arch not in ("paper_cnn", "wide_cnn", "quick_cnn") or config.get("tta_flip"):
-        return {"bf16_images_per_s": None, "bf16_note": "skipped: not a plain paper_cnn/wide_cnn/quick_cnn model"}
+    if arch not in BUILDERS or config.get("tta_flip"):
+        return {"bf16_images_per_s": None, "bf16_note": f"skipped: not a plain {'/'.join(BUILDERS)} model"}
     twin = with_dtype(model, arch, "mixed_bfloat16")
     try:
         predict_proba(twin, x[:2000])  # warm-up

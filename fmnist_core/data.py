@@ -246,6 +246,12 @@ def download(dataset: str = "fashion", dest: Path | None = None, quiet: bool = F
     return dest
 
 
+def validation_size(n: int, val_fraction: float, n_classes: int = 10) -> int:
+    """Validation images in a stratified split of ``n``: the share rounded up (as sklearn does),
+    but at least one per class, so a 5% split of 100 images gets 10, not 5 (which sklearn refuses)."""
+    return max(math.ceil(val_fraction * n), n_classes)
+
+
 def stratified_split(
     y: np.ndarray, val_fraction: float = 0.2, seed: int = 42, limit: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -263,9 +269,7 @@ def stratified_split(
         idx, _ = train_test_split(idx, train_size=limit, stratify=y, random_state=seed)
     if val_fraction <= 0:
         return np.sort(idx), np.array([], dtype=int)
-    # sklearn rounds the share up; a stratified split needs one image per class at least, so a
-    # 5% split of 100 images gets 10, not 5 (which sklearn refuses).
-    n_val = max(math.ceil(val_fraction * len(idx)), len(np.unique(y[idx])))
+    n_val = validation_size(len(idx), val_fraction, len(np.unique(y[idx])))
     tr, va = train_test_split(idx, test_size=n_val, stratify=y[idx], random_state=seed)
     return np.sort(tr), np.sort(va)
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from . import runs
 from .config import PRESETS, TrainConfig, preset
+from .data import validation_size
 
 N_TRAIN_IMAGES = 60_000  # Fashion-MNIST (and MNIST) training images
 N_TEST_IMAGES = 10_000
@@ -65,7 +66,7 @@ class Estimate:
 def split_sizes(config: TrainConfig, total: int = N_TRAIN_IMAGES) -> tuple[int, int]:
     """(train, validation) image counts, exactly as ``data.stratified_split`` makes them."""
     n = min(config.limit, total) if config.limit else total
-    n_val = max(math.ceil(config.val_fraction * n), 10)  # rounded up, one per class at least
+    n_val = validation_size(n, config.val_fraction)
     return n - n_val, n_val
 
 
