@@ -75,16 +75,13 @@ def test_auto_follows_this_machines_flags():
 @pytest.mark.bf16
 def test_bfloat16_copy_predicts_like_float32(dataset):
     """A shipped model's weights in a mixed_bfloat16 network: the same classes, close probabilities."""
-    import json
-    from pathlib import Path
-
     from fmnist_core.evaluate import predict_proba
     from fmnist_core.model import with_dtype
-    from fmnist_core.registry import load_model
+    from fmnist_core.registry import load_model, resolve
 
-    fp32 = load_model("models/fashion_cnn_fast.keras")
-    arch = json.loads(Path("models/fashion_cnn_fast.json").read_text())["architecture"]
-    bf16 = with_dtype(fp32, arch, "mixed_bfloat16")
+    ref = resolve("fashion_cnn_fast")
+    fp32 = load_model(ref.path)
+    bf16 = with_dtype(fp32, ref.meta()["architecture"], "mixed_bfloat16")
     assert bf16.layers[1].compute_dtype == "bfloat16" and fp32.layers[1].compute_dtype == "float32"
     x = dataset.x_test[:200]
     p32, p16 = predict_proba(fp32, x), predict_proba(bf16, x)
