@@ -7,9 +7,6 @@ works on a plain background. So before the dataset's steps a mask separates the 
   background -- or with a user's box around the garment (outside = background).
 * ``border``: colour distance to the border's colours (k-means in Lab), Otsu threshold,
   morphology and hole filling. Fast and needs no iterations.
-* ``open``: GrabCut seeded from the border too, but only the stretches of the border that have
-  the background's colour are sure background; where the garment runs off the edge of the photo
-  (a sweater filling the frame, a hanger shot cut at the bottom) the border is left open.
 * ``hybrid``: GrabCut seeded from the ``border`` mask (probable garment / probable background)
   instead of a plain rectangle.
 
@@ -26,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 SEG_SIDE = 160  # longest side (px) of the copy the mask is computed on; chosen on clothing-dev
-METHODS = ("grabcut", "open", "border", "hybrid", "none")
+METHODS = ("grabcut", "border", "hybrid", "none")
 DEFAULT_METHOD = "grabcut"  # measured best on clothing-dev (docs/PHOTOS.md)
 BORDER_BAND = 0.04  # share of each side treated as background seed
 GRABCUT_ITERATIONS = 4
@@ -215,41 +212,6 @@ def border_spread(small: np.ndarray) -> float:
     return float(np.quantile(np.linalg.norm(band - np.median(band, axis=0), axis=1), 0.95))
 
 
-def open_border_seed(small: np.ndarray, k: int = 3, share: float = 0.3, near: float = 12.0) -> np.ndarray:
-    """True on the border pixels that have a background colour: sure background for ``open``.
-
-    The border band's colours are clustered (k-means in Lab, blurred); the largest cluster and any
-    cluster holding ``share`` of the band are the background's colours. A band pixel further than
-    ``near`` Lab units from all of them is garment that runs off the photo's edge: left open.
-    """
-    cv2 = _cv2()
-    lab = cv2.cvtColor(cv2.GaussianBlur(small, (5, 5), 0), cv2.COLOR_RGB2LAB).astype(np.float32)
-    band = _band(lab.shape[:2])
-    samples = lab[band].reshape(-1, 3)
-    k = max(1, min(k, len(samples)))
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 10, 1.0)
-    cv2.setRNGSeed(0)
-    _, labels, centres = cv2.kmeans(samples, k, None, criteria, 1, cv2.KMEANS_PP_CENTERS)
-    counts = np.bincount(labels.ravel(), minlength=k) / len(samples)
-    keep = (counts >= share) | (counts == counts.max())
-    d = np.linalg.norm(lab[:, :, None, :] - centres[None, None, keep, :], axis=3).min(axis=2)
-    return band & (d <= near)
-
-
-def mask_open(small: np.ndarray) -> np.ndarray:
-    """The ``open`` method on the small copy: GrabCut with only background-coloured border as sure background."""
-    cv2 = _cv2()
-    h, w = small.shape[:2]
-    sure = open_border_seed(small)
-    gc = np.full((h, w), cv2.GC_PR_FGD, np.uint8)
-    gc[_band((h, w))] = cv2.GC_PR_BGD
-    gc[sure] = cv2.GC_BGD
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)
-    cv2.grabCut(small, gc, None, bgd, fgd, GRABCUT_ITERATIONS, cv2.GC_INIT_WITH_MASK)
-    return _clean((gc == cv2.GC_FGD) | (gc == cv2.GC_PR_FGD))
-
-
 def _raw_mask(small: np.ndarray, scale: float, method: str, box) -> tuple[np.ndarray, str]:
     """The mask of the small copy by ``method`` (a ``box`` in photo pixels overrides it), and the method used."""
     if box is not None:
@@ -258,8 +220,6 @@ def _raw_mask(small: np.ndarray, scale: float, method: str, box) -> tuple[np.nda
         return mask_grabcut(small, rect=rect), "grabcut (box)"
     if method == "grabcut":
         return mask_grabcut(small), method
-    if method == "open":
-        return mask_open(small), method
     if method == "border":
         return mask_border(small), method
     return mask_grabcut(small, seed=mask_border(small)), method
