@@ -238,8 +238,8 @@ def queue_view(root: Path | None = None, infos: list[runs.RunInfo] | None = None
             left = max(0.0, _seconds(r.config, root, cache) - (now - float(started)))
         slots.append(now + float(left))
         out.append(QueueEntry(r.run_id, 0, r.status, r.owner, r.preset, r.sweep, None, now + float(left)))
-    capacity = max(1, _capacity(root))
-    slots = sorted(slots)[:capacity] + [now] * max(0, capacity - len(slots))
+    slots_n = max(1, capacity(root))
+    slots = sorted(slots)[:slots_n] + [now] * max(0, slots_n - len(slots))
     for i, r in enumerate(waiting_runs(infos), start=1):
         slots.sort()
         start = max(now, slots[0])
@@ -249,7 +249,8 @@ def queue_view(root: Path | None = None, infos: list[runs.RunInfo] | None = None
     return out
 
 
-def _capacity(root: Path) -> int:
+def capacity(root: Path) -> int:
+    """How many runs train at once under ``root`` (the backend's answer; the local rule if it cannot answer)."""
     try:
         return backend(root).capacity()
     except Exception:  # noqa: BLE001 - an unreachable cluster must not break the page

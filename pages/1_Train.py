@@ -72,7 +72,7 @@ with left:
         st.caption(f"Speed: {est.source}." + (" Early stopping may end sooner." if config.patience else ""))
     if active is not None:
         st.caption(
-            f"Runs train {runqueue._capacity(root)} at a time: a new run joins the queue and starts when it is its turn."
+            f"Runs train {runqueue.capacity(root)} at a time: a new run joins the queue and starts when it is its turn."
         )
     if st.button(
         "Start training",

@@ -248,7 +248,8 @@ def name_myself(at, name: str) -> None:
     assert at.session_state["class_me"] == name, [e.value for e in at.error]
 
 
-def start_tiny(at, limit: int = 400, epochs: int = 1) -> None:
+def start_fast_run(at, limit: int = 400, epochs: int = 1) -> None:
+    """Start a `fast` run of `limit` images for `epochs` epochs from this learner's Train page."""
     at.radio(key="train_preset").set_value("fast").run()
     at.toggle(key="train_use_all").set_value(False).run()
     at.number_input(key="train_limit").set_value(limit).run()
@@ -268,8 +269,8 @@ def test_two_learners_and_a_teacher_on_the_train_page(runs_root, monkeypatch):
     try:
         # Ann's run must still be training when the teacher stops it, on any CPU: a tiny one
         # finished first once in CI. 50 epochs of 3,000 images is minutes; it is stopped or killed.
-        start_tiny(ann, limit=LONG.limit, epochs=LONG.epochs)
-        start_tiny(bob)
+        start_fast_run(ann, limit=LONG.limit, epochs=LONG.epochs)
+        start_fast_run(bob)
         mine = {r.owner: r for r in runs.list_runs(runs_root) if r.owner}
         assert set(mine) == {"Ann", "Bob"} and mine["Bob"].waiting  # both accepted, Bob's queued
         bob.run()
@@ -291,7 +292,7 @@ def test_two_learners_and_a_teacher_on_the_train_page(runs_root, monkeypatch):
         bob.selectbox(key="train_history_pick").set_value(mine["Bob"].run_id).run()
         button(bob, "train_history_stop").click().run()
         assert runs.load_run(mine["Bob"].path).status == "cancelled", [e.value for e in bob.error]
-        start_tiny(bob)
+        start_fast_run(bob)
         mine = {r.owner: r for r in runs.list_runs(runs_root) if r.owner and r.status != "cancelled"}
         assert mine["Bob"].waiting
 

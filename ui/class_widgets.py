@@ -208,7 +208,7 @@ def queue_panel(root: Path, entries: list[runqueue.QueueEntry], actor: access.Ac
     waiting = [q for q in entries if q.position > 0]
     st.markdown(
         f"**Queue** · {sum(q.position == 0 for q in entries)} training, {len(waiting)} waiting "
-        f"(up to {runqueue._capacity(root)} at once)"
+        f"(up to {runqueue.capacity(root)} at once)"
     )
     if entries:
         st.dataframe(queue_rows(entries), hide_index=True, key="class_queue_table")
