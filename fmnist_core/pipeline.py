@@ -218,6 +218,11 @@ def photo_augment(images, prob: float):
     gx, gy = uniform(-0.7, 0.7), uniform(-0.7, 0.7)
     ramp = tf.clip_by_value(1.0 + gx * xs + gy * ys, 0.25, 1.7)
     x = x * tf.where(per_image(0.5) > 0, ramp, tf.ones_like(ramp))
+    # Wrinkles and folds: shading at a finer scale than the light, which a garment lying on a bed
+    # has and a studio photo does not (flattening it on clothing-dev moved T-shirts from Shirt to
+    # T-shirt/top, docs/PHOTOS.md).
+    wrinkles = 1.0 + uniform(0.2, 0.7) * (2.0 * _smooth_noise(n, 8) - 1.0)
+    x = x * tf.where(per_image(0.4) > 0, wrinkles, tf.ones_like(wrinkles))
     # Contrast within the garment (flatter texture) and gamma.
     flat = uniform(0.4, 1.0)
     mean_fg = tf.reduce_sum(x * fg, axis=[1, 2, 3], keepdims=True) / (
