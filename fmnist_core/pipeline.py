@@ -136,46 +136,6 @@ def _smooth_noise(n, cells: int):
     return tf.image.resize(coarse, [28, 28], method="bilinear")
 
 
-def flat_lay_aspect(images, apply, lo: float = 0.72):
-    """Make garments wider for their height, as on a photo of a garment lying flat, where ``apply`` is 1.
-
-    Measured on clothing-dev (docs/PHOTOS.md): after the dataset's steps a T-shirt photo is as
-    wide as it is tall (26.8 x 25.8 px on average), a long sleeve wider than tall (sleeves spread
-    out), while Fashion-MNIST's tops are 28 tall and 21 wide. The pipeline fits the longest edge
-    to 28, so a wider garment ends up shorter: height/width shrinks by s ~ U(lo, 1), the width
-    grows by 1/s as long as the garment still fits in 28 px and the height gives the rest.
-    One bilinear resampling about the centre.
-    """
-    import tensorflow as tf
-
-    n = tf.shape(images)[0]
-    s = tf.random.uniform([n], lo, 1.0)
-    cols = tf.cast(tf.reduce_max(images, axis=[1, 3]) > 0.08, tf.float32)  # (N, 28)
-    idx = tf.range(28, dtype=tf.float32)[None, :]
-    left = tf.reduce_min(tf.where(cols > 0, idx, 28.0), axis=1)
-    right = tf.reduce_max(tf.where(cols > 0, idx, -1.0), axis=1)
-    width = tf.maximum(right - left + 1.0, 1.0)
-    kx = tf.maximum(tf.minimum(1.0 / s, 27.0 / width), 1.0)
-    ky = kx * s
-    a = tf.reshape(apply, [n])
-    kx = a * kx + (1.0 - a)
-    ky = a * ky + (1.0 - a)
-    c = 13.5
-    zeros = tf.zeros([n])
-    # Output pixel (x, y) samples input (c + (x - c) / kx, c + (y - c) / ky).
-    transform = tf.stack([1.0 / kx, zeros, c - c / kx, zeros, 1.0 / ky, c - c / ky, zeros, zeros], axis=1)
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transform,
-        output_shape=tf.shape(images)[1:3],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
-    out.set_shape(images.shape)
-    return out
-
-
 def photo_augment(images, prob: float):
     """Imitate what segmenting a real photo leaves in the 28x28 input, on a share ``prob`` of images.
 
@@ -197,7 +157,6 @@ def photo_augment(images, prob: float):
     def uniform(lo, hi):
         return tf.random.uniform([n, 1, 1, 1], lo, hi)
 
-    x = flat_lay_aspect(x, per_image(0.5))
     fg = tf.cast(x > 0.08, tf.float32)
     # Ragged edges: pixels in a 1-2 px band around the outline drop out in blotches.
     band = _dilate(fg, 3) - _erode(fg, 3)
@@ -218,11 +177,6 @@ def photo_augment(images, prob: float):
     gx, gy = uniform(-0.7, 0.7), uniform(-0.7, 0.7)
     ramp = tf.clip_by_value(1.0 + gx * xs + gy * ys, 0.25, 1.7)
     x = x * tf.where(per_image(0.5) > 0, ramp, tf.ones_like(ramp))
-    # Wrinkles and folds: shading at a finer scale than the light, which a garment lying on a bed
-    # has and a studio photo does not (flattening it on clothing-dev moved T-shirts from Shirt to
-    # T-shirt/top, docs/PHOTOS.md).
-    wrinkles = 1.0 + uniform(0.2, 0.7) * (2.0 * _smooth_noise(n, 8) - 1.0)
-    x = x * tf.where(per_image(0.4) > 0, wrinkles, tf.ones_like(wrinkles))
     # Contrast within the garment (flatter texture) and gamma.
     flat = uniform(0.4, 1.0)
     mean_fg = tf.reduce_sum(x * fg, axis=[1, 2, 3], keepdims=True) / (

@@ -5,15 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from fmnist_core.config import PRESETS, preset
-from fmnist_core.pipeline import (
-    augmenter,
-    eval_dataset,
-    flat_lay_aspect,
-    photo_augment,
-    random_erase,
-    to_float,
-    train_dataset,
-)
+from fmnist_core.pipeline import augmenter, eval_dataset, photo_augment, random_erase, to_float, train_dataset
 
 
 def _images(dataset, n=16):
@@ -80,29 +72,6 @@ def test_photo_augment_changes_the_chosen_share_and_keeps_the_range(dataset):
     # Like the photo pipeline's last step, the brightest pixel of each image is 1.
     assert np.allclose(a.max(axis=(1, 2, 3)), 1.0, atol=1e-5)
     assert np.array_equal(np.asarray(photo_augment(x, 0.0)), np.asarray(x))
-
-
-def _extent(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Height and width (px) of each image's garment (pixels brighter than 0.08)."""
-    on = images[..., 0] > 0.08
-    return on.any(axis=2).sum(axis=1), on.any(axis=1).sum(axis=1)
-
-
-def test_flat_lay_aspect_widens_tops_and_keeps_shoes_inside(dataset):
-    import tensorflow as tf
-
-    tops = dataset.x_test[np.isin(dataset.y_test, [0, 2, 4, 6])][:32]
-    shoes = dataset.x_test[dataset.y_test == 7][:32]
-    for images in (tops, shoes):
-        x = to_float(images)
-        h0, w0 = _extent(np.asarray(x))
-        out = np.asarray(flat_lay_aspect(x, tf.ones([32, 1, 1, 1])))
-        h1, w1 = _extent(out)
-        # Wider for its height (what a photo of a garment lying flat gives), never cut off.
-        assert (h1 / w1 <= h0 / w0 + 0.1).all() and (h1 / w1 < h0 / w0 - 0.02).mean() > 0.5
-        assert (w1 <= 28).all() and (h1 <= h0 + 1).all()  # +1: bilinear edges can cross the threshold
-        assert np.array_equal(np.asarray(flat_lay_aspect(x, tf.zeros([32, 1, 1, 1]))), np.asarray(x))
-    assert (w1 <= w0 + 1).all()  # shoes already fill the width: only their height shrinks
 
 
 def test_photo_preset_pipeline_builds_in_graph_mode(dataset):
