@@ -79,12 +79,63 @@ def refit(a: np.ndarray) -> np.ndarray:
     return np.asarray(out)
 
 
+def extent(images: np.ndarray) -> tuple[float, float, float]:
+    """Mean garment height and width (px, pixels > 32) and mean share of the 28x28 the garment covers."""
+    on = images > 32
+    return float(on.any(2).sum(1).mean()), float(on.any(1).sum(1).mean()), float(on.mean())
+
+
+def print_extents(folders: np.ndarray, x: np.ndarray) -> None:
+    """Garment size in the prepared photos per folder, and in the Fashion-MNIST test set per class."""
+    from fmnist_core.classes import class_names
+    from fmnist_core.data import load_dataset
+
+    for f in sorted(set(folders)):
+        h, w, cover = extent(x[folders == f])
+        print(f"photos {f:<12} height {h:4.1f} width {w:4.1f} covers {cover:.0%}")
+    ds = load_dataset("fashion")
+    for c, name in enumerate(class_names("fashion")):
+        h, w, cover = extent(ds.x_test[ds.y_test == c])
+        print(f"dataset {name:<11} height {h:4.1f} width {w:4.1f} covers {cover:.0%}")
+
+
+def print_reject_tradeoff(folders: np.ndarray, base: np.ndarray, predictor) -> None:
+    """The reject rule's thresholds against out-of-scope, in-scope and real (rendered) bags."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+    from photo_like import render_photo
+
+    from fmnist_core.data import load_dataset
+    from fmnist_core.preprocess import prepare_photo
+
+    ds = load_dataset("fashion")
+    rng = np.random.default_rng(0)
+    bags = np.stack([prepare_photo(render_photo(x, rng)).image for x in ds.x_test[ds.y_test == 8][:300]])
+    bag_probs = predictor.probabilities(bags)
+    oos = np.array([not (folder_classes(f) or ((0,), ()))[0] for f in folders])
+    right = np.array(
+        [int(a) in (folder_classes(f) or ((), ()))[0] for f, a in zip(folders, base.argmax(1), strict=True)]
+    )
+
+    def rejected(p: np.ndarray, low: float, bag: float) -> np.ndarray:
+        return (p.max(1) < low) | ((p.argmax(1) == 8) & (p.max(1) < bag))
+
+    for low in (0.25, 0.3):
+        for bag in (0.85, 0.9, 0.95):
+            r = rejected(base, low, bag)
+            print(
+                f"reject < {low} or Bag < {bag}: out of scope {r[oos].mean():.1%}, in scope {r[~oos].mean():.1%}, "
+                f"strict {(right & ~r)[~oos].mean():.1%}, rendered bags {rejected(bag_probs, low, bag).mean():.1%}"
+            )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("root", type=Path)
     ap.add_argument("--model", default="fashion_cnn_photo")
     ap.add_argument("--method", default="grabcut")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/photo-ablation"))
+    ap.add_argument("--extent", action="store_true", help="also print garment height and width per folder / class")
+    ap.add_argument("--reject", action="store_true", help="also print the reject rule's trade-off")
     args = ap.parse_args()
 
     from fmnist_core.predict import Predictor
@@ -96,6 +147,8 @@ def main() -> int:
         return 2
     x = np.load(cached)["images"]
     folders = np.array([f for _, f in photos])
+    if args.extent:
+        print_extents(folders, x)
     predictor = Predictor.from_spec(args.model)
 
     def probs(images: np.ndarray) -> np.ndarray:
@@ -126,6 +179,8 @@ def main() -> int:
         swap = (base.max(1) < 0.5) & np.isin(q.argmax(1), SHOES) & (q.max(1) >= 0.5) & ~np.isin(base.argmax(1), SHOES)
         turned[swap] = q[swap]
     print(f"quarter turn for shoes  {score(folders, turned)}")
+    if args.reject:
+        print_reject_tradeoff(folders, base, predictor)
     return 0
 
 
