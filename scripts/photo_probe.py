@@ -136,6 +136,7 @@ def main() -> int:
     ap.add_argument("--cache", type=Path, default=Path("/tmp/photo-ablation"))
     ap.add_argument("--extent", action="store_true", help="also print garment height and width per folder / class")
     ap.add_argument("--reject", action="store_true", help="also print the reject rule's trade-off")
+    ap.add_argument("--ensemble", nargs="*", default=[], help="models whose probabilities are added, one by one")
     args = ap.parse_args()
 
     from fmnist_core.predict import Predictor
@@ -179,6 +180,20 @@ def main() -> int:
         swap = (base.max(1) < 0.5) & np.isin(q.argmax(1), SHOES) & (q.max(1) >= 0.5) & ~np.isin(base.argmax(1), SHOES)
         turned[swap] = q[swap]
     print(f"quarter turn for shoes  {score(folders, turned)}")
+    # A pair split in two: the left half of every shoe photo's input, upright and turned clockwise.
+    shoes = x[folders == "shoes"]
+    for name, images in (
+        ("as prepared", shoes),
+        ("left half", np.stack([refit(v[:, :14]) for v in shoes])),
+        ("left half, turned", np.stack([refit(np.rot90(v[:, :14], -1)) for v in shoes])),
+    ):
+        called = np.isin(probs(images).argmax(1), SHOES).mean()
+        print(f"shoes, {name:<17} called a shoe {called:.1%} ({len(shoes)} photos)")
+    total, names = base.copy(), [args.model]
+    for other in args.ensemble:
+        total += Predictor.from_spec(other).probabilities(x)
+        names.append(other)
+        print(f"mean of {' + '.join(names)}: {score(folders, total)}")
     if args.reject:
         print_reject_tradeoff(folders, base, predictor)
     return 0
