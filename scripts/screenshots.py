@@ -55,6 +55,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
+    names: list[str] = []
     proc, url = _serve()
     try:
         with sync_playwright() as p:
@@ -89,11 +90,20 @@ def main() -> int:
                 page.get_by_text("Why: Grad-CAM").wait_for()
             wait_for_app(page)
             page.screenshot(path=str(out / "predict.png"), full_page=True)
+            names = ["home", "train", "evaluate", "predict"]
+            if args.photo:
+                # The page scrolls inside Streamlit's own container, so full_page stops at the
+                # window: scroll the steps (original, mask, garment only, ...) into view instead.
+                page.get_by_text("Preprocessing steps", exact=True).scroll_into_view_if_needed()
+                page.mouse.wheel(0, 250)
+                wait_for_app(page)
+                page.screenshot(path=str(out / "predict-steps.png"))
+                names.append("predict-steps")
             browser.close()
     finally:
         proc.terminate()
         proc.wait(10)
-    for name in ("home", "train", "evaluate", "predict"):
+    for name in names:
         print(out / f"{name}.png")
     return 0
 
