@@ -152,15 +152,15 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     run = start_from_page(page, root, "fast", limit=2000, epochs=200)
     page.get_by_text("batch").first.wait_for(timeout=LONG)  # the progress bar: training has begun
     # Leave for Home, then come back: the same run is still drawing.
-    # Open defect (docs/RELIABILITY.md): a menu click while the live panel redraws is sometimes
-    # dropped (2 of about 8 clean-clone CI runs), even though the panel now reruns only itself. A
-    # person clicks again; so does this test, once, and it says so.
+    # A menu click while the live panel redraws used to be dropped (2 of about 8 clean-clone CI
+    # runs): a race in Streamlit's server, fixed in ui/streamlit_fixes.py (docs/RELIABILITY.md).
+    # A person would click again if it ever happened; so does this test, once, and it says so.
     home = page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Home")
     home.click()
     try:
         page.get_by_text("Where to go").wait_for(timeout=15_000)
     except PlaywrightTimeout:
-        print("the first click on Home was dropped (open defect); clicking again")
+        print("the first click on Home was dropped (the fixed race, or another cause); clicking again")
         home.click()
         page.get_by_text("Where to go").wait_for(timeout=30_000)
     screenshot(page, "train-left-for-home")

@@ -1,4 +1,4 @@
-"""The upload-answer race fix (ui/streamlit_fixes.py): unit level, on Streamlit's real queue class.
+"""The race fixes of ui/streamlit_fixes.py (lost uploads, lost menu clicks), on Streamlit's real classes.
 
 The browser half of the proof is tests/test_browser_uploads.py (hostile file, then a valid one,
 repeated in one browser); here the mechanism itself, which fails without the patch."""
@@ -45,3 +45,41 @@ def test_flush_sends_each_answer_once():
     assert q.is_empty()  # not kept for a second send
     q.clear(retain_lifecycle_msgs=True)
     assert q.is_empty()
+
+
+def test_a_live_panel_timer_does_not_undo_a_click_in_the_menu():
+    """The dropped menu click: a fragment's timer rerun folded into a pending page change."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    from ui.streamlit_fixes import keep_page_changes_over_fragment_reruns
+
+    keep_page_changes_over_fragment_reruns()
+    keep_page_changes_over_fragment_reruns()  # idempotent: every page calls it on every rerun
+    requests = ScriptRequests()
+    # The click on Home waits while the Train page's script is still running...
+    assert requests.request_rerun(RerunData(page_script_hash="home", page_name="Home", query_string="a=1"))
+    # ...and the live panel's one-second timer asks for its fragment rerun, from the Train page.
+    timer = RerunData(page_script_hash="train", page_name="Train", fragment_id="live", is_auto_rerun=True)
+    assert requests.request_rerun(timer)
+    pending = requests._rerun_data
+    # One full-app rerun, of the page that was clicked (unpatched Streamlit 1.67: of "train").
+    assert (pending.page_script_hash, pending.page_name, pending.query_string) == ("home", "Home", "a=1")
+    assert pending.fragment_id_queue == [] and not pending.is_fragment_scoped_rerun
+
+
+def test_a_click_in_the_menu_still_wins_over_a_pending_timer_rerun():
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData, ScriptRequests
+
+    from ui.streamlit_fixes import keep_page_changes_over_fragment_reruns
+
+    keep_page_changes_over_fragment_reruns()
+    requests = ScriptRequests()
+    requests.request_rerun(RerunData(page_script_hash="train", page_name="Train", fragment_id="live"))
+    requests.request_rerun(RerunData(page_script_hash="home", page_name="Home"))
+    pending = requests._rerun_data
+    assert (pending.page_script_hash, pending.fragment_id_queue) == ("home", [])
+    # Two timer reruns of the same page stay a fragment rerun of that page.
+    again = ScriptRequests()
+    again.request_rerun(RerunData(page_script_hash="train", fragment_id="live"))
+    again.request_rerun(RerunData(page_script_hash="train", fragment_id="live"))
+    assert again._rerun_data.fragment_id_queue == ["live"] and again._rerun_data.page_script_hash == "train"

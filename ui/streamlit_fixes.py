@@ -1,4 +1,4 @@
-"""A fix for a race in Streamlit's server that loses file uploads (docs/RELIABILITY.md).
+"""Fixes for two races in Streamlit's server (docs/RELIABILITY.md): lost file uploads, lost menu clicks.
 
 The browser's file uploader asks the server for upload URLs (a ``file_urls_request``) and waits
 for the answer before it uploads anything. The server puts the answer in the session's outgoing
@@ -38,3 +38,43 @@ def keep_upload_answers_across_reruns() -> None:
 
     clear._fmnist_keeps_upload_answers = True  # type: ignore[attr-defined]
     ForwardMsgQueue.clear = clear
+
+
+def keep_page_changes_over_fragment_reruns() -> None:
+    """Patch ``ScriptRequests`` so a live fragment's timer rerun cannot undo a click in the menu.
+
+    The cause of the dropped menu click (docs/RELIABILITY.md): a click on another page asks for
+    a full-app rerun of that page. While the running script has not yet reached a point where
+    it can stop, the request waits. If the Train page's live panel (a fragment with
+    ``run_every``) asks for its timer rerun in that window, Streamlit folds both into one
+    request and takes the page of the newer one: a full-app rerun of the Train page. The click
+    is gone, and nothing shows it. Seen in 2 of about 8 clean-clone CI runs, under load, when a
+    panel run takes longer than its one-second timer.
+
+    The fix: when a fragment rerun is folded into a pending full-app rerun, the page (and its
+    query string) of the full-app rerun is kept. A fragment rerun never changes the page, so
+    it has no page of its own to impose. Applied once per server process, from the page frame.
+    """
+    from dataclasses import replace
+
+    from streamlit.runtime.scriptrunner_utils import script_requests as sr
+
+    original = sr.ScriptRequests._request_rerun_locked
+    if getattr(original, "_fmnist_keeps_page_changes", False):
+        return
+
+    def _request_rerun_locked(self: Any, new_data: Any) -> bool:
+        pending = self._rerun_data if self._state == sr.ScriptRequestType.RERUN else None
+        accepted = original(self, new_data)
+        fragment_only = bool(new_data.fragment_id or new_data.fragment_id_queue)
+        if accepted and pending is not None and sr._is_full_app_rerun(pending) and fragment_only:
+            self._rerun_data = replace(
+                self._rerun_data,
+                page_script_hash=pending.page_script_hash,
+                page_name=pending.page_name,
+                query_string=pending.query_string,
+            )
+        return accepted
+
+    _request_rerun_locked._fmnist_keeps_page_changes = True  # type: ignore[attr-defined]
+    sr.ScriptRequests._request_rerun_locked = _request_rerun_locked
