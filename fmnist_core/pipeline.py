@@ -205,69 +205,6 @@ def photo_augment(images, prob: float):
     return out
 
 
-import tensorflow as tf  # noqa: E402  (experiment only)
-
-TOPS = (0, 2, 4, 6)
-
-def _affine(images, a0, a1, a2, b0, b1, b2):
-    n = tf.shape(images)[0]
-    z = tf.zeros([n])
-    t = tf.stack([a0, a1, a2, b0, b1, b2, z, z], axis=1)
-    out = tf.raw_ops.ImageProjectiveTransformV3(images=images, transforms=t, output_shape=tf.shape(images)[1:3],
-                                                fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
-    out.set_shape(images.shape)
-    return out
-
-def spread_sleeves(x, apply):
-    """x: (N,28,28,1) in [0,1]; apply: (N,) float 0/1. Rotate the outer strips (sleeves) outward about the shoulders."""
-    n = tf.shape(x)[0]
-    # shrink to 0.8 about the centre so spread sleeves still fit
-    k = 0.8; c = 13.5
-    ones = tf.ones([n])
-    xs = _affine(x, ones / k, 0 * ones, (c - c / k) * ones, 0 * ones, ones / k, (c - c / k) * ones)
-    on = xs > 0.08
-    cols = tf.cast(tf.reduce_any(on, axis=[1, 3]), tf.float32)
-    rows = tf.cast(tf.reduce_any(on, axis=[2, 3]), tf.float32)
-    idx = tf.range(28, dtype=tf.float32)[None, :]
-    L = tf.reduce_min(tf.where(cols > 0, idx, 28.0), 1); R = tf.reduce_max(tf.where(cols > 0, idx, -1.0), 1)
-    T = tf.reduce_min(tf.where(rows > 0, idx, 28.0), 1); B = tf.reduce_max(tf.where(rows > 0, idx, -1.0), 1)
-    W = tf.maximum(R - L + 1, 1.0); H = tf.maximum(B - T + 1, 1.0)
-    sw = 0.22 * W
-    X = tf.range(28, dtype=tf.float32)[None, None, :, None]
-    Y = tf.range(28, dtype=tf.float32)[None, :, None, None]
-    r4 = lambda v: tf.reshape(v, [n, 1, 1, 1])
-    below = tf.cast(Y > r4(T + 0.12 * H), tf.float32)
-    left = tf.cast(X < r4(L + sw), tf.float32) * below
-    right = tf.cast(X > r4(R - sw), tf.float32) * below
-    torso = xs * (1 - left) * (1 - right)
-    theta = tf.random.uniform([n], 0.25, 0.8)  # radians, 15-45 degrees
-    # left sleeve: pivot at (L + sw, T + 0.12H); rotate so the hanging sleeve swings out to the left.
-    def rot(img, px, py, ang):
-        cos, sin = tf.cos(ang), tf.sin(ang)
-        # output p samples input pivot + R(-ang)(p - pivot)
-        a0, a1, b0, b1 = cos, sin, -sin, cos
-        a2 = px - a0 * px - a1 * py
-        b2 = py - b0 * px - b1 * py
-        return _affine(img, a0, a1, a2, b0, b1, b2)
-    lp = rot(xs * left, L + sw, T + 0.12 * H, theta)
-    rp = rot(xs * right, R - sw, T + 0.12 * H, -theta)
-    out = tf.maximum(torso, tf.maximum(lp, rp))
-    # refit: longest edge of the garment back to 28, centred on the bbox centre
-    on2 = out > 0.08
-    cols2 = tf.cast(tf.reduce_any(on2, axis=[1, 3]), tf.float32); rows2 = tf.cast(tf.reduce_any(on2, axis=[2, 3]), tf.float32)
-    L2 = tf.reduce_min(tf.where(cols2 > 0, idx, 28.0), 1); R2 = tf.reduce_max(tf.where(cols2 > 0, idx, -1.0), 1)
-    T2 = tf.reduce_min(tf.where(rows2 > 0, idx, 28.0), 1); B2 = tf.reduce_max(tf.where(rows2 > 0, idx, -1.0), 1)
-    side = tf.maximum(tf.maximum(R2 - L2 + 1, B2 - T2 + 1), 1.0)
-    s = 28.0 / side
-    cx, cy = (L2 + R2) / 2, (T2 + B2) / 2
-    # output p samples input centre_b + (p - 13.5)/s
-    fit = _affine(out, 1 / s, 0 * s, cx - 13.5 / s, 0 * s, 1 / s, cy - 13.5 / s)
-    a = r4(apply)
-    res = a * fit + (1 - a) * x
-    res.set_shape(x.shape)
-    return res
-
-
 def to_float(images_u8):
     """uint8 (N, 28, 28) or (N, 28, 28, 1) -> float32 (N, 28, 28, 1) in [0, 1]."""
     import tensorflow as tf
@@ -302,9 +239,6 @@ def train_dataset(
         if aug is not None:
             xb = aug(xb, training=True)
         if photo:
-            tops = tf.reduce_any(tf.equal(tf.cast(yb, tf.int32)[:, None], tf.constant([2, 4, 6])[None, :]), axis=1)
-            pick = tf.cast(tops, tf.float32) * tf.cast(tf.random.uniform(tf.shape(tops)) < 0.5, tf.float32)
-            xb = spread_sleeves(xb, pick)
             xb = photo_augment(xb, config.photo_prob)
         if erase:
             xb = random_erase(xb, config.erase_prob)
