@@ -23,29 +23,28 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fmnist_core.photos import folder_classes, labelled_photos  # noqa: E402
+from fmnist_core.photos import PhotoResult, labelled_photos, summarise  # noqa: E402
 
 SHOES = (5, 7, 9)
 
 
+def summary(folders: np.ndarray, probs: np.ndarray, rejected: np.ndarray | None = None) -> dict:
+    """``photos.summarise`` (what ``python -m fmnist_core photos`` reports) of these answers."""
+    from fmnist_core.classes import class_names
+
+    no = np.zeros(len(probs), bool) if rejected is None else rejected
+    results = [
+        PhotoResult(Path(), str(f), int(p.argmax()), float(p.max()), bool(r), None, 0.0)
+        for f, p, r in zip(folders, probs, no, strict=True)
+    ]
+    return summarise(results, class_names("fashion"))
+
+
 def score(folders: np.ndarray, probs: np.ndarray) -> str:
-    """Strict and lenient accuracy over in-scope photos, and strict accuracy per folder."""
-    answers = probs.argmax(1)
-    per: dict[str, list[int]] = {}
-    strict = lenient = n = 0
-    for folder, a in zip(folders, answers, strict=True):
-        ok_strict, extra = folder_classes(folder) or ((), ())
-        if not ok_strict:
-            continue
-        n += 1
-        ok = int(a in ok_strict)
-        strict += ok
-        lenient += int(ok or a in extra)
-        per.setdefault(folder, [0, 0])
-        per[folder][0] += ok
-        per[folder][1] += 1
-    folders_txt = " ".join(f"{k} {v[0] / v[1]:.0%}" for k, v in sorted(per.items()))
-    return f"strict {strict / n:.1%} lenient {lenient / n:.1%} | {folders_txt}"
+    """Strict and lenient accuracy over in-scope photos (no rejections), and strict accuracy per folder."""
+    s = summary(folders, probs)
+    per = " ".join(f"{k} {v['strict_accuracy']:.0%}" for k, v in sorted(s["per_folder"].items()) if v["in_scope"])
+    return f"strict {s['strict_accuracy']:.1%} lenient {s['lenient_accuracy']:.1%} | {per}"
 
 
 def each(images: np.ndarray, op: Callable[[Image.Image], Image.Image]) -> np.ndarray:
@@ -111,20 +110,17 @@ def print_reject_tradeoff(folders: np.ndarray, base: np.ndarray, predictor) -> N
     rng = np.random.default_rng(0)
     bags = np.stack([prepare_photo(render_photo(x, rng)).image for x in ds.x_test[ds.y_test == 8][:300]])
     bag_probs = predictor.probabilities(bags)
-    oos = np.array([not (folder_classes(f) or ((0,), ()))[0] for f in folders])
-    right = np.array(
-        [int(a) in (folder_classes(f) or ((), ()))[0] for f, a in zip(folders, base.argmax(1), strict=True)]
-    )
 
     def rejected(p: np.ndarray, low: float, bag: float) -> np.ndarray:
         return (p.max(1) < low) | ((p.argmax(1) == 8) & (p.max(1) < bag))
 
     for low in (0.25, 0.3):
         for bag in (0.85, 0.9, 0.95):
-            r = rejected(base, low, bag)
+            s = summary(folders, base, rejected(base, low, bag))
             print(
-                f"reject < {low} or Bag < {bag}: out of scope {r[oos].mean():.1%}, in scope {r[~oos].mean():.1%}, "
-                f"strict {(right & ~r)[~oos].mean():.1%}, rendered bags {rejected(bag_probs, low, bag).mean():.1%}"
+                f"reject < {low} or Bag < {bag}: out of scope {s['reject_rate_out_of_scope']:.1%}, "
+                f"in scope {s['reject_rate_in_scope']:.1%}, strict {s['strict_accuracy']:.1%}, "
+                f"rendered bags {rejected(bag_probs, low, bag).mean():.1%}"
             )
 
 
