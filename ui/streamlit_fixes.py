@@ -66,8 +66,8 @@ def keep_page_changes_over_fragment_reruns() -> None:
     def _request_rerun_locked(self: Any, new_data: Any) -> bool:
         pending = self._rerun_data if self._state == sr.ScriptRequestType.RERUN else None
         accepted = original(self, new_data)
-        fragment_only = bool(new_data.fragment_id or new_data.fragment_id_queue)
-        if accepted and pending is not None and sr._is_full_app_rerun(pending) and fragment_only:
+        # Streamlit's own test of "whole app or fragments", for both requests.
+        if accepted and pending is not None and sr._is_full_app_rerun(pending) and not sr._is_full_app_rerun(new_data):
             self._rerun_data = replace(
                 self._rerun_data,
                 page_script_hash=pending.page_script_hash,
