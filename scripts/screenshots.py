@@ -55,7 +55,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
 
-    names: list[str] = []
+    names = ["home", "train", "evaluate", "predict"]
     proc, url = _serve()
     try:
         with sync_playwright() as p:
@@ -90,7 +90,6 @@ def main() -> int:
                 page.get_by_text("Why: Grad-CAM").wait_for()
             wait_for_app(page)
             page.screenshot(path=str(out / "predict.png"), full_page=True)
-            names = ["home", "train", "evaluate", "predict"]
             if args.photo:
                 # The page scrolls inside Streamlit's own container, so full_page stops at the
                 # window: scroll the steps (original, mask, garment only, ...) into view instead.
