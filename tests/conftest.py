@@ -49,6 +49,9 @@ def dataset():
 # the BatchNorm re-estimation (test_batchnorm.py checks it), long enough to learn (~65% training
 # accuracy). Tests ask it for files and plumbing, never for what it happened to learn.
 TINY_RUN = {"limit": 1000, "epochs": 2, "augment": False, "patience": None}
+# A `fast` run that a test must stop or kill while it trains: minutes on either CPU kind (a tiny
+# one finished before the teacher's Stop once in CI). Used as preset("fast", **STOPPABLE_RUN).
+STOPPABLE_RUN = {"limit": 3000, "epochs": 50}
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import STOPPABLE_RUN
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core import access, archive, registry, runqueue, runs
@@ -27,7 +28,7 @@ from fmnist_core.sweep import expand, parse_grid, sweep_rows
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = preset("fast", limit=400, epochs=1)
-LONG = preset("fast", limit=3000, epochs=50)  # still training minutes later on any CPU: stopped or killed
+LONG = preset("fast", **STOPPABLE_RUN)
 ANN, BOB = access.Actor("Ann", "learner"), access.Actor("Bob", "learner")
 TEACHER = access.Actor("Ms T", "teacher")
 

@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import STOPPABLE_RUN
 
 from fmnist_core import access, runqueue, runs
 from fmnist_core.config import preset
@@ -90,7 +91,7 @@ def test_queued_runs_train_stop_and_fail_as_ray_jobs(ray_head, tmp_path, monkeyp
     monkeypatch.setenv("FMNIST_RAY_CPUS_PER_RUN", "0.5")
     root = tmp_path / "runs"
     tiny = preset("fast", limit=400, epochs=1)
-    longer = preset("fast", limit=3000, epochs=50)  # minutes on any CPU: always stopped or killed first
+    longer = preset("fast", **STOPPABLE_RUN)
     ids = {
         "a": runs.launch(tiny, root, run_id="a", owner="Ann"),
         "b": runs.launch(tiny, root, run_id="b", owner="Bob"),
