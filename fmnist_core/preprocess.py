@@ -31,6 +31,11 @@ WORK_SIZE = 1600  # photos larger than this (longest edge, px) are box-averaged 
 # and the steps after it cost time in proportion to the pixels (12 MP photo: p50 <= 300 ms).
 WORK_SIZE_SEGMENTED = 640
 SHARPEN_AMOUNT = 0.5  # unsharp-mask strength; measured in tests/test_preprocess.py
+# A garment lying flat (a segmented photo) spreads its sleeves and skirt: in the 28x28 input it is
+# much wider for its height than the dataset's product shots (docs/PHOTOS.md). The finished input
+# of a segmented photo is squeezed to this share of its width, centred. Measured on clothing-dev
+# with four photo models: +1.3 to +2.3 points strict at 0.9; 0.8 gains less.
+FLAT_LAY_WIDTH = 0.9
 
 
 class ImageError(ValueError):
@@ -296,9 +301,11 @@ def prepare_photo(
     tolerance: float = DEFAULT_TOLERANCE,
     method: str = DEFAULT_METHOD,
     box: tuple[float, float, float, float] | None = None,
+    flat_lay: bool = True,
 ) -> Prepared:
     """Segmentation, then the dataset's own steps, each kept: original, mask, garment only,
-    background levelled, grayscale, trimmed, longest edge 28, sharpened, padded to 28x28, negated.
+    background levelled, grayscale, trimmed, longest edge 28, sharpened, padded to 28x28, negated;
+    then, for a segmented photo, the flat-lay narrowing (``flat_lay``; see ``FLAT_LAY_WIDTH``).
 
     ``invert``: 'auto' negates when the background is light, 'on' always, 'off' never.
     ``tolerance`` (0-1): how far from the corner colour a pixel must be to count as garment.
@@ -365,7 +372,23 @@ def prepare_photo(
     steps.append(("negated" if do_invert else "not negated", negated))
     final = stretch(negated)
     steps.append(("8-bit, brightest = 255", final))
+    if seg is not None and not seg.fallback and flat_lay:
+        final, frame = narrow(final, frame, FLAT_LAY_WIDTH)
+        steps.append((f"flat lay: width x{FLAT_LAY_WIDTH:g}", final))
     return Prepared(np.asarray(final, dtype=np.uint8).copy(), steps, do_invert, rgb_img.size, crop, frame, seg)
+
+
+def narrow(
+    img: Image.Image, frame: tuple[int, int, int, int], factor: float
+) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """Squeeze a finished 28x28 input to ``factor`` of its width, centred; and its frame box with it."""
+    w = max(1, round(28 * factor))
+    out = Image.new("L", (28, 28), 0)
+    left = (28 - w) // 2
+    out.paste(img.resize((w, 28), Image.Resampling.BILINEAR), (left, 0))
+    x0, y0, x1, y1 = frame
+    k = w / 28
+    return out, (left + round(x0 * k), y0, left + round(x1 * k), y1)
 
 
 def prepare_drawing(rgba: np.ndarray, threshold: int = 20) -> Prepared:

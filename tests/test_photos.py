@@ -107,3 +107,23 @@ def test_photos_command_on_the_fixture_tree(capfd):
     assert report["confusion"]["hat"]["rejected"] >= 1  # the hat above is rejected here too
     assert report["seconds_per_photo"]["p50"] > 0
     assert f"{len(photos)}/{len(photos)} photos" in err  # progress on stderr
+
+
+def test_a_segmented_photo_is_narrowed_as_a_flat_lay_and_a_plain_one_is_not(dataset):
+    from photo_like import render_photo
+
+    from fmnist_core.preprocess import FLAT_LAY_WIDTH
+
+    flat = prepare_photo(load_image(TSHIRT))
+    hanging = prepare_photo(load_image(TSHIRT), flat_lay=False)
+    assert flat.steps[-1][0] == f"flat lay: width x{FLAT_LAY_WIDTH:g}"
+    assert all(not name.startswith("flat lay") for name, _ in hanging.steps)
+    on, off = flat.image > 32, hanging.image > 32
+    assert on.any(0).sum() < off.any(0).sum()  # narrower
+    assert on.any(1).sum() == off.any(1).sum()  # as tall
+    # The heat map's frame shrinks with it, and stays inside the 28x28.
+    x0, y0, x1, y1 = flat.frame_box
+    assert 0 <= x0 < x1 <= 28 and x1 - x0 < hanging.frame_box[2] - hanging.frame_box[0]
+    # A product photo on a plain background skips segmentation, so it keeps the dataset's shape.
+    product = prepare_photo(render_photo(dataset.x_test[0], np.random.default_rng(0)))
+    assert all(not name.startswith("flat lay") for name, _ in product.steps)

@@ -191,7 +191,10 @@ def test_odd_formats_give_the_same_input(boot, kind):
     img = load_image(ODD[kind](photo))
     assert img.mode in ("RGB", "L")
     assert img.size == photo.size  # upright again for the EXIF case
-    prep = prepare_photo(img)
+    # Decoding is what is checked here. The 16-bit file's range is stretched on load, which lifts
+    # its border just over the plain-background threshold: it is segmented, and the flat-lay
+    # narrowing of segmented photos (tested in test_photos.py) would then change its shape.
+    prep = prepare_photo(img, flat_lay=False)
     assert prep.inverted
     assert np.abs(prep.image.astype(float) - expected).mean() < 12, kind
     assert _corr(prep.image, expected) > 0.93, kind
