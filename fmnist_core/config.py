@@ -33,6 +33,8 @@ class TrainConfig:
     hflip: bool = False  # random left-right flip (not in the report)
     erase_prob: float = 0.0  # probability of random erasing of one patch (not in the report)
     photo_prob: float = 0.0  # share of images made to look like a segmented real photo (pipeline.photo_augment)
+    sleeve_prob: float = 0.0  # share of Pullover/Coat/Shirt images with the sleeves spread out (flatlay)
+    shoe_prob: float = 0.0  # share of shoe images shown as pairs from above, etc. (flatlay)
     label_smoothing: float = 0.0
     val_fraction: float = 0.2  # stratified validation share of the training images
     limit: int | None = None  # use only this many training images (stratified), before the split
@@ -74,6 +76,10 @@ class TrainConfig:
             p.append("erase_prob must be between 0 and 1")
         if not 0 <= self.photo_prob <= 1:
             p.append("photo_prob must be between 0 and 1")
+        if not 0 <= self.sleeve_prob <= 1:
+            p.append("sleeve_prob must be between 0 and 1")
+        if not 0 <= self.shoe_prob <= 1:
+            p.append("shoe_prob must be between 0 and 1")
         if not 0 <= self.label_smoothing < 1:
             p.append("label_smoothing must be in [0, 1)")
         if not 0 < self.val_fraction < 0.9:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .config import TrainConfig
+from .flatlay import flat_lay_views
 
 
 def _random_affine_layer():
@@ -233,11 +234,14 @@ def train_dataset(
     aug = augmenter(config, seed=config.seed) if config.augment else None
     erase = config.augment and config.erase_prob > 0
     photo = config.augment and config.photo_prob > 0
+    flatlay = config.augment and (config.sleeve_prob > 0 or config.shoe_prob > 0)
 
     def prep(xb, yb):
         xb = to_float(xb)
         if aug is not None:
             xb = aug(xb, training=True)
+        if flatlay:
+            xb = flat_lay_views(xb, yb, config.sleeve_prob, config.shoe_prob)
         if photo:
             xb = photo_augment(xb, config.photo_prob)
         if erase:
