@@ -509,6 +509,10 @@ def bench_tta(args: argparse.Namespace) -> dict[str, Any]:
     for name in args.preset or ["fast", "best"]:
         for seed in args.seed or [None]:
             spec: dict[str, Any] = {"preset": name, "seed": seed, "budget_s": args.budget}
+            # Time a variant of a preset, e.g. another architecture (was silently ignored before).
+            spec["overrides"] = json.loads(args.overrides or "{}")
+            if args.epochs:
+                spec["epochs"] = args.epochs
             if args.quick:
                 spec.update({"limit": 1000, "epochs": 1})
             epochs, final, wall = _run_preset_worker(args, spec)
@@ -525,6 +529,8 @@ def bench_tta(args: argparse.Namespace) -> dict[str, Any]:
                     "epochs": epochs,
                     "precision_used": final["precision_used"],
                     "budget_s": args.budget,
+                    "overrides": spec["overrides"],
+                    "architecture": final["config"]["architecture"],
                 }
             )
     return {

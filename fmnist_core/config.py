@@ -10,7 +10,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-ARCHITECTURES = ("paper_cnn", "wide_cnn", "quick_cnn")
+ARCHITECTURES = ("paper_cnn", "wide_cnn", "quick_cnn", "lean_cnn")
 SCHEDULES = ("constant", "onecycle")
 PRECISIONS = ("float32", "mixed_bfloat16", "auto")
 

@@ -87,7 +87,13 @@ def quick_cnn(dtype: str = "float32", name: str = "quick_cnn", dropout: float | 
     return _vgg_cnn([(32, 1), (64, 2), (128, 2)], 256, rate, dtype, name)
 
 
-BUILDERS = {"paper_cnn": paper_cnn, "wide_cnn": wide_cnn, "quick_cnn": quick_cnn}
+def lean_cnn(dtype: str = "float32", name: str = "lean_cnn", dropout: float | None = None):
+    """``quick_cnn`` at half the channels (16, 32, 64) and Dense 128: about a quarter of its FLOPs."""
+    rate = 0.3 if dropout is None else dropout
+    return _vgg_cnn([(16, 1), (32, 2), (64, 2)], 128, rate, dtype, name)
+
+
+BUILDERS = {"paper_cnn": paper_cnn, "wide_cnn": wide_cnn, "quick_cnn": quick_cnn, "lean_cnn": lean_cnn}
 
 
 def build(architecture: str = "paper_cnn", dtype: str = "float32", dropout: float | None = None):

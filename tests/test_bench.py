@@ -82,6 +82,22 @@ def test_bench_fast_reports_epochs_and_final_accuracy():
     assert 0 <= out["test_accuracy"] <= 1
 
 
+@pytest.mark.slow
+def test_bench_tta_quick_times_a_variant_against_the_paper_reference():
+    code, out, err = bench(
+        "tta", "--quick", "--preset", "fast", "--seed", "3", "--overrides", '{"architecture": "wide_cnn"}'
+    )
+    assert code == 0, err
+    ref = out["paper_reference"]
+    assert ref["twenty_epochs_s"] > 0 and ref["train_images_per_s"] > 0
+    (run,) = out["presets"]
+    assert (run["preset"], run["seed"]) == ("fast", 3)
+    assert run["architecture"] == "wide_cnn"  # the override was trained, not the preset's quick_cnn
+    assert run["epochs_completed"] == 1 and len(run["epochs"]) == 1
+    assert run["fraction_total"] == pytest.approx(run["seconds_total"] / ref["twenty_epochs_s"], abs=1e-3)
+    assert run["reached"]["0.95"] is None  # 1,000 images for one epoch cannot reach 95%
+
+
 def test_bench_predict_times_one_photo_both_ways(tiny_run):
     code, out, err = bench("predict", "--model", str(tiny_run / "model.keras"), "--calls", "20")
     assert code == 0, err

@@ -58,3 +58,13 @@ def test_quick_cnn_is_wide_cnn_without_the_second_full_resolution_conv():
     x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
     assert quick(x).shape == (2, 10) and np.allclose(np.asarray(quick(x)).sum(1), 1, atol=1e-5)
     assert PRESETS["fast"].architecture == "quick_cnn"
+
+
+def test_lean_cnn_is_quick_cnn_at_half_the_channels():
+    quick, lean = build("quick_cnn"), build("lean_cnn")
+    convs = lambda m: [(layer.name, layer.filters) for layer in m.layers if layer.name.startswith("conv")]  # noqa: E731
+    assert convs(lean) == [(name, filters // 2) for name, filters in convs(quick)]
+    assert lean.get_layer("fc").units == quick.get_layer("fc").units // 2
+    assert lean.count_params() < quick.count_params() / 3
+    x = np.random.default_rng(0).random((2, 28, 28, 1)).astype("float32")
+    assert lean(x).shape == (2, 10) and np.allclose(np.asarray(lean(x)).sum(1), 1, atol=1e-5)
