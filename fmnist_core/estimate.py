@@ -309,7 +309,8 @@ PRESET_SUMMARY = {
     "label smoothing, no augmentation.",
     "best": "Our best recipe: a VGG-style net, flips, shifts and random erasing, label smoothing, 40 epochs.",
     "photo": "For real photos: the best recipe plus augmentation that imitates a segmented phone photo "
-    "(ragged edges, leftover background, uneven light, blur, noise), 16 epochs.",
+    "(ragged edges, leftover background, uneven light, blur, noise) and the views photos show "
+    "(sleeves spread out, shoes in pairs from above), 16 epochs.",
 }
 
 
