@@ -305,7 +305,7 @@ def estimate(
 PRESET_SUMMARY = {
     "paper": "The report's recipe: batch 32, Adam 0.001, up to 20 epochs with early stopping, "
     "rotation 10° / shift 10% / zoom 10%.",
-    "fast": "A short classroom run: a lighter VGG-style net, batch 128, 3 epochs, one-cycle learning rate, "
+    "fast": "A short classroom run: a small VGG-style net, batch 128, 6 epochs, one-cycle learning rate, "
     "label smoothing, no augmentation.",
     "best": "Our best recipe: a VGG-style net, flips, shifts and random erasing, label smoothing, 40 epochs.",
     "photo": "For real photos: the best recipe plus augmentation that imitates a segmented phone photo "

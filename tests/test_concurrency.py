@@ -247,7 +247,7 @@ def test_browser_sessions_keep_answering_while_a_run_trains(app_server, runs_roo
 
     from fmnist_core.classes import FASHION_CLASSES
 
-    run_dir = runs.launch(preset("fast", limit=3000, epochs=50), runs_root, run_id="training-now")
+    run_dir = runs.launch(preset("fast", limit=3000, epochs=150), runs_root, run_id="training-now")
     pages = []
     try:
         deadline = time.time() + 300
