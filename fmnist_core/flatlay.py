@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import math
 
+from .pipeline import resample
+
 SLEEVED = (2, 4, 6)  # Pullover, Coat, Shirt: the classes with long sleeves
 SHOES = (5, 7, 9)  # Sandal, Sneaker, Ankle boot
 _ON = 0.08  # a pixel above this is part of the item (as in pipeline.photo_augment)
@@ -22,23 +24,6 @@ def _tf():
     import tensorflow as tf
 
     return tf
-
-
-def _affine(images, a0, a1, a2, b0, b1, b2):
-    """Resample ``images``: output pixel (x, y) takes input (a0 x + a1 y + a2, b0 x + b1 y + b2); per-image (N,) terms."""
-    tf = _tf()
-    zeros = tf.zeros_like(a0)
-    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-    out = tf.raw_ops.ImageProjectiveTransformV3(
-        images=images,
-        transforms=transforms,
-        output_shape=tf.shape(images)[1:3],
-        fill_value=0.0,
-        interpolation="BILINEAR",
-        fill_mode="CONSTANT",
-    )
-    out.set_shape(images.shape)
-    return out
 
 
 def _bbox(images):
@@ -60,7 +45,7 @@ def _rotate_about(images, px, py, angle):
     tf = _tf()
     cos, sin = tf.cos(angle), tf.sin(angle)
     a0, a1, b0, b1 = cos, sin, -sin, cos
-    return _affine(images, a0, a1, px - a0 * px - a1 * py, b0, b1, py - b0 * px - b1 * py)
+    return resample(images, a0, a1, px - a0 * px - a1 * py, b0, b1, py - b0 * px - b1 * py)
 
 
 def _place(images, angle, sx, sy, tx, ty):
@@ -69,7 +54,16 @@ def _place(images, angle, sx, sy, tx, ty):
     cos, sin = tf.cos(angle), tf.sin(angle)
     a0, a1, b0, b1 = cos / sx, sin / sx, -sin / sy, cos / sy
     px, py = _C + tx, _C + ty
-    return _affine(images, a0, a1, _C - a0 * px - a1 * py, b0, b1, _C - b0 * px - b1 * py)
+    return resample(images, a0, a1, _C - a0 * px - a1 * py, b0, b1, _C - b0 * px - b1 * py)
+
+
+def _blend(images, changed, apply):
+    """``changed`` where ``apply`` (N,) is 1, ``images`` where it is 0."""
+    tf = _tf()
+    a = tf.reshape(tf.cast(apply, tf.float32), [-1, 1, 1, 1])
+    out = a * changed + (1 - a) * images
+    out.set_shape(images.shape)
+    return out
 
 
 def _refit(images):
@@ -80,7 +74,7 @@ def _refit(images):
     s = 28.0 / side
     cx, cy = (left + right) / 2, (top + bottom) / 2
     zero = 0 * s
-    return _affine(images, 1 / s, zero, cx - _C / s, zero, 1 / s, cy - _C / s)
+    return resample(images, 1 / s, zero, cx - _C / s, zero, 1 / s, cy - _C / s)
 
 
 def spread_sleeves(images, apply):
@@ -92,9 +86,8 @@ def spread_sleeves(images, apply):
     """
     tf = _tf()
     n = tf.shape(images)[0]
-    ones = tf.ones([n])
-    k = 0.8
-    small = _affine(images, ones / k, 0 * ones, (_C - _C / k) * ones, 0 * ones, ones / k, (_C - _C / k) * ones)
+    zeros, k = tf.zeros([n]), 0.8
+    small = _place(images, zeros, k, k, zeros, zeros)
     left, right, top, bottom = _bbox(small)
     width = tf.maximum(right - left + 1, 1.0)
     height = tf.maximum(bottom - top + 1, 1.0)
@@ -113,11 +106,7 @@ def spread_sleeves(images, apply):
     angle = tf.random.uniform([n], 0.25, 0.8)
     swung_left = _rotate_about(small * left_sleeve, left + sleeve, shoulder, angle)
     swung_right = _rotate_about(small * right_sleeve, right - sleeve, shoulder, -angle)
-    out = _refit(tf.maximum(torso, tf.maximum(swung_left, swung_right)))
-    a = per_image(tf.cast(apply, tf.float32))
-    res = a * out + (1 - a) * images
-    res.set_shape(images.shape)
-    return res
+    return _blend(images, _refit(tf.maximum(torso, tf.maximum(swung_left, swung_right))), apply)
 
 
 def pair_shoes(images, apply):
@@ -158,11 +147,7 @@ def pair_shoes(images, apply):
     second = tf.where(per_image(tf.cast(above, tf.float32)) > 0, tf.reverse(images, axis=[2]), images)
     first = _place(images, angle1, s, sy, -gap, -dy / 2)
     other = _place(second, angle2, s, sy, gap, dy / 2) * (1 - per_image(tf.cast(single, tf.float32)))
-    out = _refit(tf.maximum(first, other))
-    a = per_image(tf.cast(apply, tf.float32))
-    res = a * out + (1 - a) * images
-    res.set_shape(images.shape)
-    return res
+    return _blend(images, _refit(tf.maximum(first, other)), apply)
 
 
 def flat_lay_views(images, labels, sleeve_prob: float, shoe_prob: float):

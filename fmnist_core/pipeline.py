@@ -9,7 +9,27 @@ from __future__ import annotations
 import numpy as np
 
 from .config import TrainConfig
-from .flatlay import flat_lay_views
+
+
+def resample(images, a0, a1, a2, b0, b1, b2, interpolation: str = "BILINEAR", fill_mode: str = "CONSTANT"):
+    """Per-image affine resampling: output pixel (x, y) takes input (a0 x + a1 y + a2, b0 x + b1 y + b2).
+
+    Each term is an (N,) tensor; outside the input is ``fill_mode`` (zero for CONSTANT). Used by
+    the random affine augmentation and by the flat-lay views (flatlay.py).
+    """
+    import tensorflow as tf
+
+    zeros = tf.zeros_like(a0)
+    out = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1),
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation=interpolation,
+        fill_mode=fill_mode,
+    )
+    out.set_shape(images.shape)  # the raw op forgets the static shape later steps need
+    return out
 
 
 def _random_affine_layer():
@@ -50,18 +70,17 @@ def _random_affine_layer():
             if pure_shift:
                 # Whole-pixel shifts with zero fill (pad-and-crop): no resampling blur at all.
                 a2, b2 = tf.round(a2), tf.round(b2)
-            zeros = tf.zeros([n])
-            transform = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
-            out = tf.raw_ops.ImageProjectiveTransformV3(
-                images=images,
-                transforms=transform,
-                output_shape=tf.shape(images)[1:3],
-                fill_value=0.0,
+            return resample(
+                images,
+                a0,
+                a1,
+                a2,
+                b0,
+                b1,
+                b2,
                 interpolation="NEAREST" if pure_shift else "BILINEAR",
                 fill_mode="CONSTANT" if pure_shift else self.fill_mode.upper(),
             )
-            out.set_shape(images.shape)  # the raw op forgets the static shape later steps need
-            return out
 
         def compute_output_shape(self, input_shape):
             return input_shape
@@ -235,6 +254,7 @@ def train_dataset(
     erase = config.augment and config.erase_prob > 0
     photo = config.augment and config.photo_prob > 0
     flatlay = config.augment and (config.sleeve_prob > 0 or config.shoe_prob > 0)
+    from .flatlay import flat_lay_views  # here, not at the top: flatlay uses resample from this module
 
     def prep(xb, yb):
         xb = to_float(xb)

@@ -23,6 +23,7 @@ from PIL import Image, ImageFilter
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fmnist_core import preprocess  # noqa: E402
 from fmnist_core.photos import PhotoResult, labelled_photos, summarise  # noqa: E402
 
 SHOES = (5, 7, 9)
@@ -56,10 +57,7 @@ def narrow(factor: float) -> Callable[[Image.Image], Image.Image]:
     """Squeeze the image to ``factor`` of its width, centred (Fashion-MNIST's tops are 28 tall, 21 wide)."""
 
     def op(img: Image.Image) -> Image.Image:
-        w = max(1, round(28 * factor))
-        out = Image.new("L", (28, 28), 0)
-        out.paste(img.resize((w, 28), Image.Resampling.BILINEAR), ((28 - w) // 2, 0))
-        return out
+        return preprocess.narrow(img, (0, 0, 28, 28), factor)[0]  # the pipeline's flat-lay step
 
     return op
 
