@@ -257,6 +257,55 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_features(args: argparse.Namespace) -> int:
+    _quiet_tf()
+    import numpy as np
+
+    from . import ood
+    from .data import DataError, load_dataset
+    from .registry import ModelError, load_model, resolve
+
+    try:
+        ref = resolve(args.model)
+        model = load_model(ref.path)
+        ds = load_dataset(ref.meta().get("dataset", "fashion"))
+    except (ModelError, DataError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    if not ood.has_feature_layer(model):
+        print(f"error: {ref.path} has no {ood.FEATURE_LAYER!r} layer to take statistics from", file=sys.stderr)
+        return EXIT_ERROR
+    lo, hi = ref.meta().get("input_range", [0, 1])
+    t0 = time.time()
+    if not args.json:
+        print(
+            f"running {ref.label} over its {len(ds.x_train):,} training images, as augmented in training ...",
+            flush=True,
+        )
+    # The images as the model saw them in training (for the photo model: its photo augmentation).
+    x, y = ood.training_view(ds.x_train, ds.y_train, ref.meta().get("config"), seed=args.seed)
+    stats = ood.fit_model_stats(model, x, y, scale=1.0 / 255.0 if hi == 1 else 1.0)
+    out_path = ood.stats_path(ref.path)
+    try:
+        stats.save(out_path)
+    except OSError as exc:
+        print(f"error: cannot write {out_path}: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    out = {
+        "model": str(ref.path),
+        "statistics": str(out_path),
+        "limits": [round(float(v), 3) for v in stats.limits],
+        "seconds": round(time.time() - t0, 1),
+    }
+    if args.json:
+        _emit(out)
+    else:
+        print(
+            f"wrote {out_path} in {out['seconds']} s; 99th-percentile distance per class: {np.round(stats.limits, 1)}"
+        )
+    return 0
+
+
 # ---------------------------------------------------------------- predict
 
 
@@ -607,6 +656,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: paper model)")
     e.add_argument("--json", action="store_true")
     e.set_defaults(func=cmd_evaluate)
+
+    fe = sub.add_parser(
+        "features", help="fit the feature-space statistics of a model's training images (photo reject rule)"
+    )
+    fe.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: paper model)")
+    fe.add_argument("--seed", type=int, default=3, help="seed of the augmentation pass (default 3)")
+    fe.add_argument("--json", action="store_true")
+    fe.set_defaults(func=cmd_features)
 
     q = sub.add_parser("predict", help="classify image files")
     q.add_argument("images", nargs="+")

@@ -87,6 +87,7 @@ def test_a_hat_is_rejected_by_the_photo_model(photo_predictor):
     assert pred.rejected and pred.reason
     record = pred.as_dict()
     assert record["rejected"] is True and record["reason"] == pred.reason
+    assert record["distance"] == pytest.approx(pred.distance, abs=1e-3)  # the photo model ships its statistics
 
 
 @pytest.mark.usefixtures("photo_predictor")
