@@ -178,8 +178,7 @@ def reject_reason(probs: np.ndarray, distance: float | None = None, class_names:
     if distance is not None and index in DISTANCE_CLASSES and distance > REJECT_DISTANCE_FACTOR:
         name = class_names[index] if index < len(class_names) else f"class {index}"
         return (
-            f"its best guess is {name}, but in the model's feature space it lies far from the {name} "
-            f"training images: {distance:.2f}x the distance 99% of them stay within "
-            f"(photos beyond {REJECT_DISTANCE_FACTOR:.2f}x are turned away)"
+            f"it lies far from every {name} the model trained on: {distance:.2f}x the feature-space "
+            f"distance that 99% of them stay within, where beyond {REJECT_DISTANCE_FACTOR:.2f}x counts as none"
         )
     return None

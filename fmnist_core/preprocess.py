@@ -504,9 +504,18 @@ def unusual_input(image: np.ndarray, stats: PixelStats, confidence: float | None
     s = {k: float(v[0]) for k, v in image_stats(image).items()}
     for key, value in s.items():
         lo, hi = stats.low[key], stats.high[key]
+        # Edges darker than the dataset's are harmless (a segmented photo's are pure black); only
+        # bright edges mean trouble (an image that was not negated, or background left in).
+        if key == "border":
+            lo = -np.inf
         if value < lo or value > hi:
             side = "higher" if value > hi else "lower"
+            # Enough decimals that the value does not print as the bound it lies beyond (0.01 vs 0.01).
+            d = 2
+            while d < 5 and f"{value:.{d}f}" == f"{hi if value > hi else lo:.{d}f}":
+                d += 1
             reasons.append(
-                f"its {_STAT_WORDS[key]} ({value:.2f}) is {side} than in 99% of training images ({lo:.2f}-{hi:.2f})"
+                f"its {_STAT_WORDS[key]} ({value:.{d}f}) is {side} than in 99% of training images "
+                f"({stats.low[key]:.{d}f}-{hi:.{d}f})"
             )
     return reasons

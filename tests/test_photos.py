@@ -16,6 +16,8 @@ PHOTOS = ROOT / "tests" / "fixtures" / "photos"
 TSHIRT = PHOTOS / "t-shirt" / "0bdfdcd8-8ca7-410b-8e92-d47ff1aa5546.jpg"
 FLIPFLOPS = PHOTOS / "shoes" / "30b6fd9b-d172-4d5d-a1c1-c36d23f769dd.jpg"
 HAT = PHOTOS / "hat" / "127708b5-72ad-4793-9512-3d33427459bb.jpg"
+# A hat the photo model calls Coat with 72% probability: only the feature-space distance turns it away.
+HAT_AS_COAT = PHOTOS / "hat" / "e2391cdc-85e5-47f4-b320-47a207fc7fba.jpg"
 # A box drawn by hand around the T-shirt (x0, y0, x1, y1 in the photo's pixels).
 TSHIRT_BOX = (10, 85, 228, 275)
 
@@ -88,6 +90,16 @@ def test_a_hat_is_rejected_by_the_photo_model(photo_predictor):
     record = pred.as_dict()
     assert record["rejected"] is True and record["reason"] == pred.reason
     assert record["distance"] == pytest.approx(pred.distance, abs=1e-3)  # the photo model ships its statistics
+
+
+def test_a_confident_wrong_garment_is_turned_away_by_its_distance(photo_predictor):
+    from fmnist_core.predict import REJECT_CONFIDENCE, REJECT_DISTANCE_FACTOR
+
+    pred = photo_predictor.predict_image(load_image(HAT_AS_COAT))
+    # Confident enough for the other two tests, and not a Bag: the distance decides.
+    assert pred.label == "Coat" and pred.probability > max(REJECT_CONFIDENCE, 0.5)
+    assert pred.distance is not None and pred.distance > REJECT_DISTANCE_FACTOR
+    assert pred.rejected and "feature-space" in pred.reason and "Coat" in pred.reason
 
 
 @pytest.mark.usefixtures("photo_predictor")

@@ -264,3 +264,16 @@ def test_unlike_inputs_are_flagged(stats, dataset):
     assert any("garment pixels" in r for r in unusual_input(speck, stats))
     assert any("unsure" in r for r in unusual_input(dataset.x_test[0], stats, confidence=0.3))
     assert unusual_input(dataset.x_test[0], stats, confidence=0.9) == []
+
+
+def test_dark_edges_pass_and_a_flagged_value_never_prints_as_its_bound(stats, dataset):
+    dark = dataset.x_test[0].copy()
+    dark[:2], dark[-2:], dark[:, :2], dark[:, -2:] = 0, 0, 0, 0  # a segmented photo's edges: pure black
+    assert not any("edges" in r for r in unusual_input(dark, stats))
+    tight = PixelStats(
+        {"mean": 0.0, "foreground": 0.0, "border": 0.0}, {"mean": 1.0, "foreground": 1.0, "border": 0.0104}, {}
+    )
+    faint = np.zeros((28, 28), np.uint8)
+    faint[0, :6] = 102  # border mean 6 * 102 / 255 / 208 = 0.0115: "0.01" at two decimals, like the bound
+    (reason,) = unusual_input(faint, tight)
+    assert "(0.012)" in reason and "0.000-0.010" in reason
