@@ -263,10 +263,10 @@ def cmd_features(args: argparse.Namespace) -> int:
 
     from . import ood
     from .data import DataError, load_dataset
-    from .registry import ModelError, load_model, resolve
+    from .registry import ModelError, default_photo_model, load_model, resolve
 
     try:
-        ref = resolve(args.model)
+        ref = resolve(args.model or default_photo_model())
         model = load_model(ref.path)
         ds = load_dataset(ref.meta().get("dataset", "fashion"))
     except (ModelError, DataError) as exc:
@@ -275,16 +275,19 @@ def cmd_features(args: argparse.Namespace) -> int:
     if not ood.has_feature_layer(model):
         print(f"error: {ref.path} has no {ood.FEATURE_LAYER!r} layer to take statistics from", file=sys.stderr)
         return EXIT_ERROR
-    lo, hi = ref.meta().get("input_range", [0, 1])
+    _, hi = ref.meta().get("input_range", [0, 1])
     t0 = time.time()
     if not args.json:
-        print(
-            f"running {ref.label} over its {len(ds.x_train):,} training images, as augmented in training ...",
-            flush=True,
-        )
+        print(f"{ref.label}: its {len(ds.x_train):,} training images, as augmented in training ...", flush=True)
     # The images as the model saw them in training (for the photo model: its photo augmentation).
     x, y = ood.training_view(ds.x_train, ds.y_train, ref.meta().get("config"), seed=args.seed)
-    stats = ood.fit_model_stats(model, x, y, scale=1.0 / 255.0 if hi == 1 else 1.0)
+    stats = ood.fit_model_stats(
+        model,
+        x,
+        y,
+        scale=1.0 / 255.0 if hi == 1 else 1.0,
+        progress=None if args.json else lambda i, n: _progress(i, n, "features"),
+    )
     out_path = ood.stats_path(ref.path)
     try:
         stats.save(out_path)
@@ -660,7 +663,7 @@ def build_parser() -> argparse.ArgumentParser:
     fe = sub.add_parser(
         "features", help="fit the feature-space statistics of a model's training images (photo reject rule)"
     )
-    fe.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: paper model)")
+    fe.add_argument("model", nargs="?", help="shipped name, run id or .keras path (default: the photo model)")
     fe.add_argument("--seed", type=int, default=3, help="seed of the augmentation pass (default 3)")
     fe.add_argument("--json", action="store_true")
     fe.set_defaults(func=cmd_features)
