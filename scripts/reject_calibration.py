@@ -25,9 +25,10 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
+from photo_probe import summary  # noqa: E402 - the photos command's summary of cached answers
+
 from fmnist_core import predict as rule  # noqa: E402
-from fmnist_core.classes import class_names  # noqa: E402
-from fmnist_core.photos import PhotoResult, labelled_photos, summarise  # noqa: E402
+from fmnist_core.photos import labelled_photos  # noqa: E402
 
 GRID = [(f, b, k) for f in (0.2, 0.25, 0.3) for b in (0.85, 0.9) for k in (0.9, 0.95, 1.0, 1.05, 1.1, 1.2, np.inf)]
 
@@ -41,11 +42,7 @@ def rejected(probs: np.ndarray, dist: np.ndarray, floor: float, bag: float, fact
 
 def measure(folders: np.ndarray, probs: np.ndarray, rej: np.ndarray) -> dict:
     """The ``photos`` command's figures for these answers and rejections."""
-    results = [
-        PhotoResult(Path(), str(f), int(p.argmax()), float(p.max()), bool(r), None, 0.0)
-        for f, p, r in zip(folders, probs, rej, strict=True)
-    ]
-    s = summarise(results, class_names("fashion"))
+    s = summary(folders, probs, rej)
     return {
         "out": s["reject_rate_out_of_scope"],
         "in": s["reject_rate_in_scope"],
