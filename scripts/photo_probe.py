@@ -122,12 +122,30 @@ def print_reject_tradeoff(folders: np.ndarray, base: np.ndarray, predictor) -> N
             )
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def cache_arguments(description: str) -> argparse.ArgumentParser:
+    """A parser with the arguments of every script that works on the cached inputs: the photos'
+    root, the model, the segmentation method and the cache folder of ``photo_ablation.py``."""
+    ap = argparse.ArgumentParser(description=description)
     ap.add_argument("root", type=Path)
     ap.add_argument("--model", default="fashion_cnn_photo")
     ap.add_argument("--method", default="grabcut")
     ap.add_argument("--cache", type=Path, default=Path("/tmp/photo-ablation"))
+    return ap
+
+
+def load_cached(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray] | None:
+    """Each photo's folder and its cached 28x28 input, in ``labelled_photos`` order; None, after
+    saying how to make the cache, if ``photo_ablation.py`` has not cached this method yet."""
+    photos, _ = labelled_photos(args.root)
+    cached = args.cache / f"{args.method}-{len(photos)}.npz"
+    if not cached.is_file():
+        print(f"{cached} is missing: run scripts/photo_ablation.py with --methods {args.method} first", file=sys.stderr)
+        return None
+    return np.array([f for _, f in photos]), np.load(cached)["images"]
+
+
+def main() -> int:
+    ap = cache_arguments(__doc__.splitlines()[0])
     ap.add_argument("--extent", action="store_true", help="also print garment height and width per folder / class")
     ap.add_argument("--reject", action="store_true", help="also print the reject rule's trade-off")
     ap.add_argument("--ensemble", nargs="*", default=[], help="models whose probabilities are added, one by one")
@@ -135,13 +153,10 @@ def main() -> int:
 
     from fmnist_core.predict import Predictor
 
-    photos, _ = labelled_photos(args.root)
-    cached = args.cache / f"{args.method}-{len(photos)}.npz"
-    if not cached.is_file():
-        print(f"{cached} is missing: run scripts/photo_ablation.py with --methods {args.method} first", file=sys.stderr)
+    loaded = load_cached(args)
+    if loaded is None:
         return 2
-    x = np.load(cached)["images"]
-    folders = np.array([f for _, f in photos])
+    folders, x = loaded
     if args.extent:
         print_extents(folders, x)
     predictor = Predictor.from_spec(args.model)
@@ -150,7 +165,7 @@ def main() -> int:
         return predictor.probabilities(images)
 
     base = probs(x)
-    print(f"{args.model}, {len(photos)} photos, {args.method}")
+    print(f"{args.model}, {len(folders)} photos, {args.method}")
     print(f"as prepared             {score(folders, base)}")
     xf = x.astype(np.float32) / 255
     for g in (0.6, 1.6):

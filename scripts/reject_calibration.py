@@ -16,7 +16,6 @@ half (most out-of-scope rejected with in scope <= 15% and rendered bags <= 6%) i
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -25,10 +24,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from photo_probe import summary  # noqa: E402 - the photos command's summary of cached answers
+from photo_probe import cache_arguments, load_cached, summary  # noqa: E402 - shared with the other probes
 
 from fmnist_core import predict as rule  # noqa: E402
-from fmnist_core.photos import labelled_photos  # noqa: E402
 
 GRID = [(f, b, k) for f in (0.2, 0.25, 0.3) for b in (0.85, 0.9) for k in (0.9, 0.95, 1.0, 1.05, 1.1, 1.2, np.inf)]
 
@@ -60,11 +58,7 @@ def line(m: dict) -> str:
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("root", type=Path)
-    ap.add_argument("--model", default="fashion_cnn_photo")
-    ap.add_argument("--method", default="grabcut")
-    ap.add_argument("--cache", type=Path, default=Path("/tmp/photo-ablation"))
+    ap = cache_arguments(__doc__.splitlines()[0])
     ap.add_argument("--splits", type=int, default=5, help="random halvings for the held-out check")
     args = ap.parse_args()
 
@@ -74,13 +68,10 @@ def main() -> int:
     from fmnist_core.predict import Predictor
     from fmnist_core.preprocess import prepare_photo
 
-    photos, _ = labelled_photos(args.root)
-    cached = args.cache / f"{args.method}-{len(photos)}.npz"
-    if not cached.is_file():
-        print(f"{cached} is missing: run scripts/photo_ablation.py with --methods {args.method} first", file=sys.stderr)
+    loaded = load_cached(args)
+    if loaded is None:
         return 2
-    x = np.load(cached)["images"]
-    folders = np.array([f for _, f in photos])
+    folders, x = loaded
     predictor = Predictor.from_spec(args.model)
     if predictor.stats is None:
         print(
@@ -96,7 +87,7 @@ def main() -> int:
     bag_dist = predictor.distances(bags, bag_probs.argmax(1))
 
     shipped = (rule.REJECT_CONFIDENCE, rule.REJECT_BAG_CONFIDENCE, rule.REJECT_DISTANCE_FACTOR)
-    print(f"{args.model}, {len(photos)} photos, {args.method}")
+    print(f"{args.model}, {len(folders)} photos, {args.method}")
     print(f"no rejections:            {line(measure(folders, probs, np.zeros(len(x), bool)))}")
     print(f"old rule (0.30, 0.85, -): {line(measure(folders, probs, rejected(probs, dist, 0.30, 0.85, np.inf)))}")
     m = measure(folders, probs, rejected(probs, dist, *shipped))
