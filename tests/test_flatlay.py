@@ -21,13 +21,18 @@ def _extent(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return on.any(2).sum(1), on.any(1).sum(1)
 
 
-def test_spread_sleeves_widens_tops_and_keeps_the_framing(dataset):
+def _view_all(view, dataset, classes, n):
+    """``view`` applied to the first ``n`` training images of ``classes`` (seeded): the images, the
+    views (checked to keep shape and range), and the extents before and after."""
     tf.random.set_seed(0)
-    x, _ = _of_class(dataset, SLEEVED, 64)
-    out = np.asarray(spread_sleeves(x, tf.ones([64])))
+    x, _ = _of_class(dataset, classes, n)
+    out = np.asarray(view(x, tf.ones([n])))
     assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1.0 + 1e-6
-    h0, w0 = _extent(np.asarray(x))
-    h1, w1 = _extent(out)
+    return x, out, _extent(np.asarray(x)), _extent(out)
+
+
+def test_spread_sleeves_widens_tops_and_keeps_the_framing(dataset):
+    x, out, (h0, w0), (h1, w1) = _view_all(spread_sleeves, dataset, SLEEVED, 64)
     # Sleeves swung out: the item is wider for its height than the dataset's hanging sleeves.
     assert np.median(w1 / h1) > np.median(w0 / h0) + 0.1
     # Refitted like the dataset: the longest edge spans (nearly) the whole 28 px.
@@ -36,12 +41,7 @@ def test_spread_sleeves_widens_tops_and_keeps_the_framing(dataset):
 
 
 def test_pair_shoes_makes_pairs_and_upright_views_from_side_views(dataset):
-    tf.random.set_seed(0)
-    x, _ = _of_class(dataset, SHOES, 200)
-    out = np.asarray(pair_shoes(x, tf.ones([200])))
-    assert out.shape == x.shape and out.min() >= 0 and out.max() <= 1.0 + 1e-6
-    h0, w0 = _extent(np.asarray(x))
-    h1, w1 = _extent(out)
+    x, out, (h0, w0), (h1, w1) = _view_all(pair_shoes, dataset, SHOES, 200)
     # The dataset's shoes are side views, wider than tall; pairs from above and turned shoes are not.
     assert (h0 > w0).mean() < 0.05
     assert (h1 > w1).mean() > 0.3
