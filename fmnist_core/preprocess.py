@@ -492,6 +492,11 @@ _STAT_WORDS = {
 }
 
 
+# Edges darker than the dataset's are harmless (a segmented photo's are pure black); only bright
+# edges mean trouble (an image that was not negated, or background left in).
+_UPPER_BOUND_ONLY = ("border",)
+
+
 def unusual_input(image: np.ndarray, stats: PixelStats, confidence: float | None = None) -> list[str]:
     """Reasons the input is unlike the training data (empty list if it looks like it).
 
@@ -504,18 +509,15 @@ def unusual_input(image: np.ndarray, stats: PixelStats, confidence: float | None
     s = {k: float(v[0]) for k, v in image_stats(image).items()}
     for key, value in s.items():
         lo, hi = stats.low[key], stats.high[key]
-        # Edges darker than the dataset's are harmless (a segmented photo's are pure black); only
-        # bright edges mean trouble (an image that was not negated, or background left in).
-        if key == "border":
-            lo = -np.inf
-        if value < lo or value > hi:
-            side = "higher" if value > hi else "lower"
+        too_low = value < lo and key not in _UPPER_BOUND_ONLY
+        if too_low or value > hi:
+            side, bound = ("lower", lo) if too_low else ("higher", hi)
             # Enough decimals that the value does not print as the bound it lies beyond (0.01 vs 0.01).
             d = 2
-            while d < 5 and f"{value:.{d}f}" == f"{hi if value > hi else lo:.{d}f}":
+            while d < 5 and f"{value:.{d}f}" == f"{bound:.{d}f}":
                 d += 1
             reasons.append(
                 f"its {_STAT_WORDS[key]} ({value:.{d}f}) is {side} than in 99% of training images "
-                f"({stats.low[key]:.{d}f}-{hi:.{d}f})"
+                f"({lo:.{d}f}-{hi:.{d}f})"
             )
     return reasons
