@@ -153,7 +153,7 @@ class Predictor:
 #   within (ood.py). Shoes are exempt: shoes photographed from above are as far from the
 #   dataset's side views as a hat is, and for Bag the distance does not separate at all.
 # The distance test (2026-11-26) let the floor drop from 0.30 to 0.20: on clothing-dev, out of
-# scope rejected 48.3% -> 61.3%, in scope 9.7% -> 12.8%, shoes 58.6% -> 66.7%, strict 59.8 -> 57.5%.
+# scope rejected 48.3% -> 62.2%, in scope 9.7% -> 13.6%, shoes 58.6% -> 66.7%, strict 59.8 -> 57.1%.
 REJECT_CONFIDENCE = 0.20  # any answer below this top probability
 REJECT_BAG_CONFIDENCE = 0.85  # a Bag answer below this
 REJECT_DISTANCE_FACTOR = 0.90  # a garment answer farther than this multiple of its class's limit
