@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .explain import backbone_of
+
 FEATURE_LAYER = "fc"
 QUANTILE = 99.0  # each class's limit: this percentile of its own training images' distances
 SUFFIX = ".features.npz"
@@ -66,17 +68,9 @@ def stats_path(model_path: Path) -> Path:
     return model_path.with_name(model_path.name.removesuffix(".keras") + SUFFIX)
 
 
-def _backbone(model):
-    """The classifier itself: the inner model of a flip test-time-augmentation wrapper, else the model."""
-    import keras
-
-    inner = [layer for layer in model.layers if isinstance(layer, keras.Model)]
-    return inner[0] if inner else model
-
-
 def has_feature_layer(model) -> bool:
     """True when the model has the ``fc`` layer that the statistics are taken from."""
-    return any(layer.name == FEATURE_LAYER for layer in _backbone(model).layers)
+    return any(layer.name == FEATURE_LAYER for layer in backbone_of(model).layers)
 
 
 def feature_function(model, scale: float = 1.0 / 255.0):
@@ -88,7 +82,7 @@ def feature_function(model, scale: float = 1.0 / 255.0):
     import keras
     import tensorflow as tf
 
-    backbone = _backbone(model)
+    backbone = backbone_of(model)
     inner = keras.Model(backbone.inputs, backbone.get_layer(FEATURE_LAYER).output)
     tta = backbone is not model
 
@@ -142,7 +136,7 @@ def fit_model_stats(
 ) -> FeatureStats:
     """Run the model over its training images and fit the statistics (a minute or two on these CPUs)."""
     features = feature_function(model, scale)(x_train_u8, progress=progress)
-    backbone = _backbone(model)
+    backbone = backbone_of(model)
     w, b = backbone.get_layer("probs").get_weights()
     # The answer from the (flip-averaged) features: for a flip-TTA model it can differ from the mean
     # of the two softmax outputs on a few borderline images, which moves a 99th percentile by nothing.
