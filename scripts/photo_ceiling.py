@@ -8,7 +8,8 @@ clothing-dev photos (each photo is scored by a classifier that never saw it):
 - logistic regression on the photo model's ``fc`` features (256 values per photo);
 - logistic regression on the 784 raw pixels of the prepared input;
 - logistic regression on the model's 10 log-probabilities (a recalibration of its answers);
-- one bias per class on the log-probabilities (a shift of the class priors only);
+- one bias per class on the log-probabilities (a shift of the class priors only), also fitted
+  with every folder weighted the same (so it cannot learn the dev set's class mix);
 - and, with no labels at all, class priors estimated by EM on the unlabelled photos
   (Saerens et al. 2002).
 
@@ -82,6 +83,14 @@ def class_bias(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, steps: int = 30
     return (x_test + bias).argmax(1)
 
 
+def balanced_class_bias(x: np.ndarray, y: np.ndarray, x_test: np.ndarray, per_class: int = 600) -> np.ndarray:
+    """``class_bias`` fitted on the same number of photos of every label (drawn with replacement),
+    so the biases cannot learn how often each folder occurs in the dev set."""
+    rng = np.random.default_rng(0)
+    idx = np.concatenate([rng.choice(np.flatnonzero(y == c), per_class) for c in np.unique(y)])
+    return class_bias(x[idx], y[idx], x_test)
+
+
 def em_priors(probs: np.ndarray, steps: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Class priors of unlabelled photos by EM (training priors: uniform), and the re-weighted answers."""
     priors = np.full(probs.shape[1], 1.0 / probs.shape[1])
@@ -125,6 +134,8 @@ def main() -> int:
         f"logistic on log-probabilities: {score(folders, as_probs(cross_validated(log_probs, labels, logistic(1.0))))}"
     )
     print(f"one bias per class: {score(folders, as_probs(cross_validated(log_probs, labels, class_bias)))}")
+    balanced = as_probs(cross_validated(log_probs, labels, balanced_class_bias))
+    print(f"one bias per class, every folder weighted the same: {score(folders, balanced)}")
     priors, weighted = em_priors(probs)
     print(f"priors by EM, no labels ({' '.join(f'{p:.2f}' for p in priors)}): {score(folders, weighted)}")
     return 0
