@@ -1,10 +1,15 @@
-"""The race fixes of ui/streamlit_fixes.py (lost uploads, lost menu clicks), on Streamlit's real classes.
+"""The fixes of ui/streamlit_fixes.py (lost uploads, lost menu clicks, the Keras session cleared
+after every run), on Streamlit's real classes.
 
 The browser half of the proof is tests/test_browser_uploads.py (hostile file, then a valid one,
 repeated in one browser); here the mechanism itself, which fails without the patch."""
 
 from __future__ import annotations
 
+import tomllib
+from pathlib import Path
+
+import pytest
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
 
@@ -83,3 +88,28 @@ def test_a_click_in_the_menu_still_wins_over_a_pending_timer_rerun():
     again.request_rerun(RerunData(page_script_hash="train", fragment_id="live"))
     again.request_rerun(RerunData(page_script_hash="train", fragment_id="live"))
     assert again._rerun_data.fragment_id_queue == ["live"] and again._rerun_data.page_script_hash == "train"
+
+
+@pytest.mark.usefixtures("runs_root")  # the app's runs folder: a fresh one
+def test_a_script_run_leaves_the_keras_session_alone():
+    """Streamlit clears the Keras session after every script run (a full garbage collection
+    each time: most of the server's CPU while a Train page polls, docs/DEPLOY.md). The page frame
+    turns that off. Keras' name counters show it: ``clear_session`` resets them to zero."""
+    import keras
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parent.parent
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=120)
+    at.run()  # the frame applies the fix during the first run
+    assert not at.exception, at.exception
+    first = keras.backend.get_uid("fmnist_probe")
+    at.run()
+    assert not at.exception, at.exception
+    assert keras.backend.get_uid("fmnist_probe") == first + 1  # 1 if the run had cleared the session
+
+
+def test_no_garbage_collection_after_every_script_run():
+    """The other full collection after each run is Streamlit's ``runner.postScriptGC``: off in the
+    app's config, which ``streamlit run app.py`` reads from the project folder."""
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["runner"]["postScriptGC"] is False

@@ -11,7 +11,11 @@ from __future__ import annotations
 import streamlit as st
 
 from ui.common import init_state, sidebar_model_picker
-from ui.streamlit_fixes import keep_page_changes_over_fragment_reruns, keep_upload_answers_across_reruns
+from ui.streamlit_fixes import (
+    keep_page_changes_over_fragment_reruns,
+    keep_upload_answers_across_reruns,
+    skip_keras_session_clearing,
+)
 
 # (script path relative to app.py, label, icon): the menu, in order.
 PAGES = [
@@ -28,6 +32,7 @@ def frame(title: str) -> None:
     st.set_page_config(page_title=f"{title} · Fashion-MNIST CNN Studio", page_icon="👕", layout="wide")
     keep_upload_answers_across_reruns()
     keep_page_changes_over_fragment_reruns()
+    skip_keras_session_clearing()
     init_state()
     with st.sidebar:
         st.title("CNN Studio")

@@ -1,4 +1,5 @@
-"""Fixes for two races in Streamlit's server (docs/RELIABILITY.md): lost file uploads, lost menu clicks.
+"""Fixes for Streamlit's server: two races (docs/RELIABILITY.md: lost file uploads, lost menu
+clicks) and a cost paid after every script run (``skip_keras_session_clearing``).
 
 The browser's file uploader asks the server for upload URLs (a ``file_urls_request``) and waits
 for the answer before it uploads anything. The server puts the answer in the session's outgoing
@@ -15,6 +16,8 @@ server process, from the page frame, before any session can upload.
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import Any
 
 _RETAINED = ("file_urls_response",)
@@ -78,3 +81,30 @@ def keep_page_changes_over_fragment_reruns() -> None:
 
     _request_rerun_locked._fmnist_keeps_page_changes = True  # type: ignore[attr-defined]
     sr.ScriptRequests._request_rerun_locked = _request_rerun_locked
+
+
+def skip_keras_session_clearing() -> None:
+    """Patch the script runner so it stops calling ``keras.backend.clear_session()`` after every run.
+
+    After each script run, fragment reruns included, Streamlit "cleans problem modules": if Keras
+    is imported it clears the Keras session, which in Keras 3 empties TensorFlow's kernel cache
+    and runs a full garbage collection of a heap that holds TensorFlow. With the Train page's
+    live panel rerunning every second, that was 37% of the server's CPU samples (py-spy, one open
+    Train page watching a run: the server used 0.65-0.69 of a core, two pages saturated it;
+    docs/DEPLOY.md). The app needs none of it: models are loaded once and cached, and nothing
+    relies on Keras' global name counters being reset. Matplotlib figures are still closed, as
+    Streamlit does.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    if getattr(script_runner._clean_problem_modules, "_fmnist_skips_keras", False):
+        return
+
+    def _clean_problem_modules() -> None:
+        plt = sys.modules.get("matplotlib.pyplot")
+        if plt is not None:
+            with contextlib.suppress(Exception):  # as Streamlit: never fail a run over this
+                plt.close("all")
+
+    _clean_problem_modules._fmnist_skips_keras = True  # type: ignore[attr-defined]
+    script_runner._clean_problem_modules = _clean_problem_modules
