@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fmnist_core import runs  # noqa: E402
+from fmnist_core.bench import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402 - as bench app starts them
 from fmnist_core.config import preset  # noqa: E402
 
 
@@ -67,8 +68,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, nargs="+", default=[0, 1, 2, 4])
     ap.add_argument("--seconds", type=float, default=20.0)
-    ap.add_argument("--port", type=int, default=8765)
+    ap.add_argument("--port", type=int, default=None, help="default: a free port")
     args = ap.parse_args()
+    args.port = args.port or _free_port()
 
     from playwright.sync_api import sync_playwright
 
@@ -78,7 +80,7 @@ def main() -> int:
     try:
         trainer = paused_run(work / "runs")
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path="/usr/bin/chromium")
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             tabs = []
             for n in sorted(args.pages):
                 while len(tabs) < n:
