@@ -9,7 +9,9 @@ Roles:
   clear the queue.
 - ``learner``: a display name typed once, no password. The name is claimed in the runs folder
   with a random per-browser key (only its hash is stored), so a second browser cannot take a
-  name that is in use and act on its runs.
+  name that is in use and act on its runs. The browser keeps its key in a cookie, never in a
+  link (ui/browser_key.py); a key that travelled in an old link is replaced once (``rekey``),
+  and the teacher can release a name (``release_name``) for a learner who changed computers.
 
 The check (``check``) compares the actor with the owner recorded in the run's status.json on
 disk; the page passes only the run id, never an owner, so nothing a browser sends can widen it.
@@ -17,12 +19,15 @@ disk; the page passes only the run id, never an owner, so nothing a browser send
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import hmac
 import os
 import re
 import secrets
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +39,7 @@ LEARNER_ACTIONS = ("stop", "cancel", "delete")  # on their own runs only
 TEACHER_ONLY = ("pin", "clear_queue")
 CLASS_DIR = ".class"  # inside the runs folder: learners.json, class.json
 NAME_RE = re.compile(r"^[\w .'-]{1,40}$")
+KEY_RE = re.compile(r"^[A-Za-z0-9_-]{20,64}$")  # what new_key makes: safe in a cookie as is
 
 
 class AccessError(PermissionError):
@@ -109,6 +115,11 @@ def new_key() -> str:
     return secrets.token_urlsafe(18)
 
 
+def valid_key(key: object) -> bool:
+    """True for a string shaped like a key from ``new_key`` (a cookie or a link may hold anything)."""
+    return isinstance(key, str) and bool(KEY_RE.fullmatch(key))
+
+
 def _hash(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
@@ -121,37 +132,98 @@ def clean_name(name: str) -> str:
     return name
 
 
+def _learners(root: Path) -> dict[str, Any]:
+    table = runs.read_json(Path(root) / CLASS_DIR / "learners.json", {})
+    return table if isinstance(table, dict) else {}
+
+
+@contextlib.contextmanager
+def _names_lock(root: Path) -> Iterator[None]:
+    """Hold the lock of the names table: two browsers claiming at once see each other's claim."""
+    folder = Path(root) / CLASS_DIR
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / "learners.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def claim_name(root: Path, name: str, key: str) -> Actor:
     """Claim ``name`` for the browser holding ``key`` and return the learner; AccessError if taken.
 
     The same key may claim its name again (after a page reload); another key may not.
     """
-    from .runqueue import queue_lock
-
     name = clean_name(name)
-    folder = Path(root) / CLASS_DIR
-    with queue_lock(Path(root)):
-        folder.mkdir(parents=True, exist_ok=True)
-        table = runs.read_json(folder / "learners.json", {})
-        table = table if isinstance(table, dict) else {}
+    if not valid_key(key):
+        raise ValueError("this browser's key is not one from new_key(); reload the page")
+    with _names_lock(root):
+        table = _learners(root)
         held = table.get(name.casefold())
         if held and not hmac.compare_digest(held.get("key", ""), _hash(key)):
             raise AccessError(f"the name {name!r} is already used in another browser; pick another name")
         table[name.casefold()] = {"name": name, "key": _hash(key), "at": time.time()}
-        runs.write_json_atomic(folder / "learners.json", table)
+        runs.write_json_atomic(Path(root) / CLASS_DIR / "learners.json", table)
     return Actor(name, "learner")
+
+
+def _entry_for_key(table: dict[str, Any], key: str) -> str | None:
+    """The table's entry (its casefolded name) whose stored hash is ``key``'s, or None."""
+    if not valid_key(key):
+        return None
+    digest = _hash(key)
+    for folded, entry in table.items():
+        if isinstance(entry, dict) and hmac.compare_digest(str(entry.get("key", "")), digest):
+            return folded
+    return None
 
 
 def name_for_key(root: Path, key: str) -> str | None:
     """The name this browser key claimed before (a reloaded page keeps its learner), or None."""
-    table = runs.read_json(Path(root) / CLASS_DIR / "learners.json", {})
-    if not isinstance(table, dict) or not key:
-        return None
-    digest = _hash(key)
-    for entry in table.values():
-        if isinstance(entry, dict) and hmac.compare_digest(str(entry.get("key", "")), digest):
-            return entry.get("name")
-    return None
+    table = _learners(root)
+    folded = _entry_for_key(table, key)
+    return table[folded].get("name") if folded else None
+
+
+def rekey(root: Path, old_key: str, new: str) -> str | None:
+    """Move the name claimed with ``old_key`` to the key ``new``; return the name, or None.
+
+    For a key that travelled in a link (the app kept it in ``?me=`` before it used a cookie):
+    the browser that opens the link keeps the name under a fresh key, and the old link, in a
+    browser's history or a screenshot, names nobody from then on.
+    """
+    if not valid_key(new):
+        raise ValueError("the new key is not one from new_key()")
+    with _names_lock(root):
+        table = _learners(root)
+        folded = _entry_for_key(table, old_key)
+        if folded is None:
+            return None
+        table[folded] = {**table[folded], "key": _hash(new), "at": time.time()}
+        runs.write_json_atomic(Path(root) / CLASS_DIR / "learners.json", table)
+    return table[folded].get("name")
+
+
+def claimed_names(root: Path) -> list[str]:
+    """Every name claimed in this runs folder, sorted (for the teacher's list)."""
+    names = [e.get("name") for e in _learners(root).values() if isinstance(e, dict)]
+    return sorted((n for n in names if isinstance(n, str)), key=str.casefold)
+
+
+def release_name(root: Path, name: str, actor: Actor) -> bool:
+    """The teacher frees ``name``: its browser key names nobody, and anyone may claim it again.
+
+    For a learner who changed computers: the teacher releases the name, the learner claims it
+    in the new browser. Returns False if the name was not claimed. Runs keep their owner.
+    """
+    check_role(actor, "release names")
+    with _names_lock(root):
+        table = _learners(root)
+        if table.pop(" ".join(str(name).split()).casefold(), None) is None:
+            return False
+        runs.write_json_atomic(Path(root) / CLASS_DIR / "learners.json", table)
+    return True
 
 
 # ---------------------------------------------------------------- the class model

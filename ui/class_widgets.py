@@ -4,6 +4,8 @@ The rules live in fmnist_core (access.py decides who may do what, runqueue.py do
 again); these widgets only collect input and show results. Who a session is lives in session
 state keys that no widget writes (``ME``, ``TEACHER``): they are set only by the callbacks
 below after the name was claimed or the password checked, so a browser cannot forge them.
+Neither travels in the address: the browser keeps only its random key, in a cookie
+(ui/browser_key.py); the teacher's unlock lives in the session alone (a reload locks it again).
 """
 
 from __future__ import annotations
@@ -20,10 +22,13 @@ from fmnist_core import access, archive, registry, runqueue, runs
 from fmnist_core.config import TrainConfig
 from fmnist_core.estimate import format_duration
 from fmnist_core.sweep import queue_sweep, sweep_rows, sweeps
+from ui import browser_key
 from ui.common import runs_root
 
 ME = "class_me"  # the claimed display name ('' until claimed)
-KEY = "class_key"  # this browser's random key (also in the URL as ?me=..., to survive a reload)
+KEY = "class_key"  # this browser's random key (kept in a cookie by ui/browser_key.py, never in the URL)
+FORGET = "class_forget"  # the key this session said "Not me" to: its cookie is deleted
+LINK_PARAM = "me"  # where the key travelled before it lived in a cookie: ?me=<key> (migrated once)
 TEACHER = "class_teacher"  # True once the teacher password was typed correctly
 MSG = "class_msg"  # (kind, text, shown until): the outcome of the last action
 SWEEP_LRS = [1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
@@ -43,10 +48,28 @@ def init_class_state(root: Path) -> None:
     """Session state of the class features, set up in one place."""
     ss = st.session_state
     if KEY not in ss:
-        ss[KEY] = st.query_params.get("me") or access.new_key()
-    ss.setdefault(ME, access.name_for_key(root, ss[KEY]) or "")
+        ss[KEY] = browser_key.read_key(root) or access.new_key()
     ss.setdefault(TEACHER, False)
     ss.setdefault(MSG, None)
+    ss.setdefault(FORGET, None)
+    if LINK_PARAM in st.query_params:
+        _migrate_link_key(root)
+    # Read on every run: a name the teacher released names this session no more.
+    ss[ME] = access.name_for_key(root, ss[KEY]) or ""
+
+
+def _migrate_link_key(root: Path) -> None:
+    """An old link's ``?me=<key>``: move its name to a fresh key (then a cookie); drop it from the URL.
+
+    The old key names nobody afterwards, so the same link opened again, anywhere, is no one.
+    """
+    old = st.query_params.get(LINK_PARAM, "")
+    del st.query_params[LINK_PARAM]  # the address bar loses it (history.replaceState)
+    fresh = access.new_key()
+    if access.rekey(root, old, fresh):
+        st.session_state[KEY] = fresh
+    elif not access.name_for_key(root, st.session_state[KEY]):
+        _say("error", "This link no longer carries a name: type yours (the teacher can release a name in use).")
 
 
 def current_actor() -> access.Actor | None:
@@ -87,8 +110,36 @@ def _claim(root: Path) -> None:
     except (ValueError, access.AccessError) as exc:
         _say("error", f"Name not taken: {exc}")
         return
-    st.session_state[ME] = actor.name
-    st.query_params["me"] = st.session_state[KEY]  # a reload keeps the name
+    st.session_state[ME] = actor.name  # the cookie follows on this run (keep_in_browser)
+
+
+def _not_me() -> None:
+    """on_click: this browser forgets its key (the cookie goes); the name stays reserved."""
+    ss = st.session_state
+    ss[FORGET], ss[KEY] = ss[KEY], access.new_key()
+    ss[ME], ss[TEACHER] = "", False
+    _say("success", "This browser forgot the name. It stays reserved: on another computer, the teacher can release it.")
+
+
+def _release(root: Path) -> None:
+    """on_click: the teacher frees the picked name (checked in core: teachers only)."""
+    name = st.session_state.get("class_release_pick") or ""
+    try:
+        done = access.release_name(root, name, current_actor() or access.Actor("", "learner"))
+    except access.AccessError as exc:
+        _say("error", f"Not done: {exc}")
+        return
+    if done:
+        _say("success", f"{name} released: it names no browser now; the next one to type it gets it.")
+    else:
+        _say("error", f"Not done: {name!r} is not in use.")
+
+
+def still_me(actor: access.Actor | None, root: Path) -> access.Actor | None:
+    """``actor``, unless it is a learner whose name the teacher released since the page was drawn."""
+    if actor is None or actor.role != "learner":
+        return actor
+    return actor if access.name_for_key(root, st.session_state.get(KEY, "")) == actor.name else None
 
 
 def _unlock() -> None:
@@ -113,6 +164,13 @@ def identity_bar(root: Path) -> access.Actor | None:
         if ss[ME]:
             role = "teacher" if ss[TEACHER] else "learner"
             left.markdown(f":material/person: You are **{ss[ME]}** ({role}). Your runs carry this name.")
+            left.button(
+                "Not me",
+                key="class_not_me",
+                on_click=_not_me,
+                icon=":material/logout:",
+                help="This browser forgets the name (on a shared computer). The name stays reserved.",
+            )
         else:
             left.text_input(
                 "Your name",
@@ -124,13 +182,34 @@ def identity_bar(root: Path) -> access.Actor | None:
             left.button("This is me", key="class_name_ok", on_click=_claim, args=(root,), type="primary")
         if ss[TEACHER]:
             right.markdown(":material/school: Teacher tools are unlocked.")
+            with right.popover("Names in use", icon=":material/badge:"):
+                names_panel(root)
         else:
             with right.popover("Teacher", icon=":material/school:"):
                 st.text_input("Teacher password", type="password", key="class_teacher_pw")
                 st.button("Unlock", key="class_unlock", on_click=_unlock)
         if actor is None:
             st.caption("Type your name to start runs.")
+    browser_key.keep_in_browser(root, ss[KEY] if ss[ME] else None, ss[FORGET])
     return actor
+
+
+def names_panel(root: Path) -> None:
+    """The teacher's list of claimed names, to release one (a learner who changed computers)."""
+    names = access.claimed_names(root)
+    if not names:
+        st.caption("No names claimed yet.")
+        return
+    st.caption(f"{len(names)} names claimed: " + ", ".join(names))
+    st.selectbox("Name", names, key="class_release_pick")
+    st.button(
+        "Release",
+        key="class_release",
+        on_click=_release,
+        args=(root,),
+        help="The browser holding it is no longer that learner; whoever types the name next gets it "
+        "and its runs. For a learner on a new computer: release, then they type their name there.",
+    )
 
 
 # ---------------------------------------------------------------- actions (each checked in core)
@@ -148,6 +227,7 @@ def _act(what: str, fn: Any, *args: Any) -> None:
 
 def stop_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
     """on_click of Stop / Cancel: the core checks that ``actor`` may act on ``run_id``."""
+    actor = still_me(actor, root)  # the live panel's fragment may hold an actor drawn before a release
     if actor is None:
         _say("error", "Not done: type your name first.")
         return
