@@ -200,7 +200,7 @@ def names_panel(root: Path) -> None:
     if not names:
         st.caption("No names claimed yet.")
         return
-    st.caption(f"{len(names)} names claimed: " + ", ".join(names))
+    st.caption(f"{len(names)} name{'s' if len(names) > 1 else ''} claimed: " + ", ".join(names))
     st.selectbox("Name", names, key="class_release_pick")
     st.button(
         "Release",
