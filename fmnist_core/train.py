@@ -28,6 +28,7 @@ PROGRESS_EVERY_S = 0.25  # at most four progress.json writes a second
 # statistics re-estimated before each validation and the final test; longer runs are unchanged.
 BN_REESTIMATE_BELOW_STEPS = 500
 BN_REESTIMATE_IMAGES = 1024  # training images (unaugmented) whose batch statistics are averaged
+TENSORBOARD_DIR = "tensorboard"  # per run: train/ and validation/ event files, so `tensorboard --logdir runs` works
 
 
 def cpuinfo_text() -> str:
@@ -418,7 +419,13 @@ def _train_locked(
     compile_for_training(model, config, steps)
 
     recorder = make_recorder(run_dir, stop, len(tr), config, bn_batches=bn_batches)
-    callbacks: list[Any] = [recorder, *(extra_callbacks or [])]
+    # Per-epoch loss, accuracy, val_*, learning rate and the model graph (Keras' conceptual graph
+    # and the traced train step), written by TensorFlow's own summary ops: no tensorboard package
+    # needed to write them, only to view them. Epoch-level only (no profiler, no histograms).
+    tensorboard = keras.callbacks.TensorBoard(
+        log_dir=str(run_dir / TENSORBOARD_DIR), write_graph=True, update_freq="epoch", profile_batch=0
+    )
+    callbacks: list[Any] = [recorder, tensorboard, *(extra_callbacks or [])]
     if config.patience:
         # The report: early stopping on val_loss, patience 5; the recorder restores the best.
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience))
@@ -427,7 +434,9 @@ def _train_locked(
         if not stop:
             model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     except UserStop:
-        pass  # the partial epoch is not recorded; the best complete epoch is restored below
+        # The partial epoch is not recorded; the best complete epoch is restored below. fit left
+        # without on_train_end: close the event files here so the epochs written so far are kept.
+        tensorboard.on_train_end()
     fit_seconds = time.time() - t_fit
     stopped = recorder.stopped_by_user or bool(stop)
     if recorder.best_weights is not None:

@@ -109,6 +109,10 @@ with right:
 # ---- history: every run kept in the runs folder
 st.divider()
 st.subheader("History")
+st.caption(
+    f":material/monitoring: Every run also writes TensorBoard logs (losses, accuracies, learning rate, graph): "
+    f"`tensorboard --logdir {root}` shows them all."
+)
 if not all_runs:
     st.caption(f"No runs yet in `{root}`.")
 else:
