@@ -340,6 +340,22 @@ def export_model(trained, config: TrainConfig):
     return model
 
 
+def write_model_graph(model, log_dir: Path) -> None:
+    """The forward pass's op graph, for TensorBoard's Graphs tab.
+
+    Keras 3's TensorBoard callback writes only the conceptual graph (the layers): its train
+    function is a Python function around the traced step, which it cannot write.
+    """
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False))
+    graph = fn.get_concrete_function(tf.TensorSpec([None, 28, 28, 1], tf.float32)).graph
+    writer = tf.summary.create_file_writer(str(Path(log_dir) / "train"))
+    with writer.as_default():
+        tf.summary.graph(graph)
+    writer.close()
+
+
 def save_model_atomic(model, path: Path) -> None:
     """Save to a temp file in the same folder, check it loads, then rename over ``path``."""
     import keras
@@ -425,6 +441,7 @@ def _train_locked(
     tensorboard = keras.callbacks.TensorBoard(
         log_dir=str(run_dir / TENSORBOARD_DIR), write_graph=True, update_freq="epoch", profile_batch=0
     )
+    write_model_graph(model, run_dir / TENSORBOARD_DIR)
     callbacks: list[Any] = [recorder, tensorboard, *(extra_callbacks or [])]
     if config.patience:
         # The report: early stopping on val_loss, patience 5; the recorder restores the best.
