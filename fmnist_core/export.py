@@ -122,7 +122,8 @@ probs = session.run(None, {{session.get_inputs()[0].name: x}})[0][0]
         """try:
     from ai_edge_litert.interpreter import Interpreter
 except ImportError:
-    from tensorflow.lite import Interpreter
+    import tensorflow as tf
+    Interpreter = tf.lite.Interpreter
 net = Interpreter(model_path=str(here / "{file}"))
 net.allocate_tensors()
 net.set_tensor(net.get_input_details()[0]["index"], x)

@@ -33,7 +33,8 @@ from test_browser_evaluate import CELL_CENTRE_JS  # noqa: E402
 from fmnist_core import runs  # noqa: E402
 from fmnist_core.config import preset  # noqa: E402
 
-DEFAULT_PHOTO = ROOT / "tests" / "fixtures" / "photos" / "pants"
+# A CC0 phone photo of a T-shirt from clothing-dev (tests/fixtures/photos/README.md).
+DEFAULT_PHOTO = ROOT / "tests" / "fixtures" / "photos" / "t-shirt" / "0bdfdcd8-8ca7-410b-8e92-d47ff1aa5546.jpg"
 # Ann's run trains for minutes (long enough to be live in the screenshot); Ben's waits behind it.
 DEMO_RUNS = (("Ann", preset("fast", limit=3000, epochs=40)), ("Ben", preset("paper", limit=2000, epochs=3)))
 OPTIONAL_PAGES = (("Inside", "pages/4_Inside.py", "inside"), ("Teach", "pages/5_Teach.py", "teach"))
@@ -82,9 +83,9 @@ def _shoot(page, path: Path, full: bool = True) -> Path:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", default=str(ROOT / "docs" / "screenshots"))
-    ap.add_argument("--photo", help="an image to upload on the Predict page (default: a test photo of trousers)")
+    ap.add_argument("--photo", help="an image to upload on the Predict page (default: a test photo of a T-shirt)")
     args = ap.parse_args()
-    photo = Path(args.photo) if args.photo else sorted(DEFAULT_PHOTO.glob("*.jpg"))[0]
+    photo = Path(args.photo or DEFAULT_PHOTO)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     from playwright.sync_api import sync_playwright
@@ -111,13 +112,17 @@ def main() -> int:
             shots.append(_shoot(page, out / "home.png"))
 
             nav.get_by_text("Train", exact=True).click()
-            page.get_by_label("Your name").fill("Ann")
+            page.get_by_label("Your name", exact=True).fill("Ann")
             page.get_by_role("button", name="This is me").click()
             page.get_by_text("You are Ann").wait_for()
             _wait_for_epochs(demo[0], 3)
             page.locator("[data-testid='stImage'] img").first.wait_for()  # the augmentation preview
             time.sleep(3)  # one more poll of the live panel: the newest epoch on the curves
+            # Streamlit scrolls inside its own container (full_page stops at the window): a taller
+            # window for this one, so the queue and the presets are in the picture.
+            page.set_viewport_size({"width": 1400, "height": 1500})
             shots.append(_shoot(page, out / "train.png"))
+            page.set_viewport_size({"width": 1400, "height": 950})
 
             nav.get_by_text("Evaluate", exact=True).click()
             page.locator(".st-key-eval_cm .js-plotly-plot .heatmaplayer").wait_for()
