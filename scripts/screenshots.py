@@ -159,6 +159,12 @@ def main() -> int:
             runs.request_stop(run_dir)
         for run_dir in demo:
             runs.wait(run_dir, timeout=120)
+            # The trainer writes its end status, then looks at the queue once more: let it exit
+            # before the folder goes, or it leaves a fresh queue lock behind.
+            pid = (runs.read_json(run_dir / "status.json", {}) or {}).get("pid")
+            deadline = time.time() + 30
+            while pid and runs.pid_alive(pid) and time.time() < deadline:
+                time.sleep(0.5)
         shutil.rmtree(tmp, ignore_errors=True)
     for path in shots:
         print(path)
