@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test test-avx2 lint format data bench clean
 
-$(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt
+$(STAMP): requirements.txt requirements-dev.txt requirements-ray.txt requirements-export.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .cli import export as _export
 from .segment import DEFAULT_METHOD, METHODS
 
 EXIT_ERROR = 1
@@ -712,6 +713,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("results", nargs="+", help="models/NAME.json, NAME.keras or a run's run.json")
     f.add_argument("--out", default="docs/figures")
     f.set_defaults(func=cmd_figures)
+    _export.register(sub)
 
     try:
         from .bench import add_parser as add_bench

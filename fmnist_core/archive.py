@@ -12,6 +12,7 @@ import json
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 from .registry import ModelRef
 
@@ -42,10 +43,32 @@ def archive_name(ref: ModelRef) -> str:
     return ref.key.split(":", 1)[1] if ":" in ref.key else Path(ref.path).stem
 
 
-def model_archive(ref: ModelRef) -> bytes:
-    """The zip (bytes) holding ``NAME.keras``, ``NAME.json`` and ``README.txt`` for ``ref``."""
+def pack(members: list[tuple[str, bytes | str]]) -> bytes:
+    """A zip (bytes) of ``(path inside, content)`` members, dated now.
+
+    Members that are zips already (``.keras``) are stored, the rest deflated.
+    """
+    buf = io.BytesIO()
+    stamp = time.localtime()[:6]
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for path, content in members:
+            info = zipfile.ZipInfo(path, date_time=stamp)
+            # ZIP_STORED for a .keras file: it is a zip already, deflating it again gains nothing.
+            info.compress_type = zipfile.ZIP_STORED if path.endswith(".keras") else zipfile.ZIP_DEFLATED
+            z.writestr(info, content)
+    return buf.getvalue()
+
+
+def model_archive(
+    ref: ModelRef, extra: list[tuple[str, bytes | str]] | None = None, meta: dict[str, Any] | None = None
+) -> bytes:
+    """The zip (bytes) holding ``NAME.keras``, ``NAME.json`` and ``README.txt`` for ``ref``.
+
+    ``extra``: more ``(file name, content)`` members in the same folder (the export's
+    preprocessing contract and example script); ``meta``: the JSON to store (default the model's).
+    """
     name = archive_name(ref)
-    meta = ref.meta()
+    meta = ref.meta() if meta is None else meta
     acc = meta.get("test_accuracy")
     readme = README.format(
         name=name,
@@ -53,13 +76,10 @@ def model_archive(ref: ModelRef) -> bytes:
         classes=", ".join(meta.get("class_names") or []) or "see the JSON",
         accuracy=f"{acc:.2%}" if isinstance(acc, (int, float)) else "not recorded",
     )
-    buf = io.BytesIO()
-    stamp = time.localtime()[:6]
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        # ZIP_STORED for the .keras file: it is a zip already, deflating it again gains nothing.
-        info = zipfile.ZipInfo(f"{name}/{name}.keras", date_time=stamp)
-        info.compress_type = zipfile.ZIP_STORED
-        z.writestr(info, Path(ref.path).read_bytes())
-        z.writestr(zipfile.ZipInfo(f"{name}/{name}.json", date_time=stamp), json.dumps(meta, indent=1))
-        z.writestr(zipfile.ZipInfo(f"{name}/README.txt", date_time=stamp), readme)
-    return buf.getvalue()
+    members: list[tuple[str, bytes | str]] = [
+        (f"{name}.keras", Path(ref.path).read_bytes()),
+        (f"{name}.json", json.dumps(meta, indent=1)),
+        ("README.txt", readme),
+        *(extra or []),
+    ]
+    return pack([(f"{name}/{path}", content) for path, content in members])

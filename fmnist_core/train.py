@@ -28,6 +28,7 @@ PROGRESS_EVERY_S = 0.25  # at most four progress.json writes a second
 # statistics re-estimated before each validation and the final test; longer runs are unchanged.
 BN_REESTIMATE_BELOW_STEPS = 500
 BN_REESTIMATE_IMAGES = 1024  # training images (unaugmented) whose batch statistics are averaged
+TENSORBOARD_DIR = "tensorboard"  # per run: train/ and validation/ event files, so `tensorboard --logdir runs` works
 
 
 def cpuinfo_text() -> str:
@@ -339,6 +340,22 @@ def export_model(trained, config: TrainConfig):
     return model
 
 
+def write_model_graph(model, log_dir: Path) -> None:
+    """The forward pass's op graph, for TensorBoard's Graphs tab.
+
+    Keras 3's TensorBoard callback writes only the conceptual graph (the layers): its train
+    function is a Python function around the traced step, which it cannot write.
+    """
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False))
+    graph = fn.get_concrete_function(tf.TensorSpec([None, 28, 28, 1], tf.float32)).graph
+    writer = tf.summary.create_file_writer(str(Path(log_dir) / "train"))
+    with writer.as_default():
+        tf.summary.graph(graph)
+    writer.close()
+
+
 def save_model_atomic(model, path: Path) -> None:
     """Save to a temp file in the same folder, check it loads, then rename over ``path``."""
     import keras
@@ -418,7 +435,14 @@ def _train_locked(
     compile_for_training(model, config, steps)
 
     recorder = make_recorder(run_dir, stop, len(tr), config, bn_batches=bn_batches)
-    callbacks: list[Any] = [recorder, *(extra_callbacks or [])]
+    # Per-epoch loss, accuracy, val_*, learning rate and the model graph (Keras' conceptual graph
+    # and the traced train step), written by TensorFlow's own summary ops: no tensorboard package
+    # needed to write them, only to view them. Epoch-level only (no profiler, no histograms).
+    tensorboard = keras.callbacks.TensorBoard(
+        log_dir=str(run_dir / TENSORBOARD_DIR), write_graph=True, update_freq="epoch", profile_batch=0
+    )
+    write_model_graph(model, run_dir / TENSORBOARD_DIR)
+    callbacks: list[Any] = [recorder, tensorboard, *(extra_callbacks or [])]
     if config.patience:
         # The report: early stopping on val_loss, patience 5; the recorder restores the best.
         callbacks.append(keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.patience))
@@ -427,7 +451,9 @@ def _train_locked(
         if not stop:
             model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, callbacks=callbacks, verbose=verbose)
     except UserStop:
-        pass  # the partial epoch is not recorded; the best complete epoch is restored below
+        # The partial epoch is not recorded; the best complete epoch is restored below. fit left
+        # without on_train_end: close the event files here so the epochs written so far are kept.
+        tensorboard.on_train_end()
     fit_seconds = time.time() - t_fit
     stopped = recorder.stopped_by_user or bool(stop)
     if recorder.best_weights is not None:

@@ -7,6 +7,8 @@ password configured, each learner names themselves once and acts on their own ru
 TensorFlow is imported only to draw the augmentation preview (lazily, cached).
 """
 
+from pathlib import Path
+
 import streamlit as st
 
 from fmnist_core import access, registry, runqueue, runs
@@ -109,6 +111,11 @@ with right:
 # ---- history: every run kept in the runs folder
 st.divider()
 st.subheader("History")
+st.caption(
+    f":material/monitoring: Every run also writes TensorBoard logs (losses, accuracies, learning rate, graph): "
+    f"`tensorboard --logdir {root.relative_to(Path.cwd()) if root.is_relative_to(Path.cwd()) else root}` "
+    "shows them all."
+)
 if not all_runs:
     st.caption(f"No runs yet in `{root}`.")
 else:

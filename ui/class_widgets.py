@@ -18,7 +18,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from fmnist_core import access, archive, registry, runqueue, runs
+from fmnist_core import access, archive, export, registry, runqueue, runs
 from fmnist_core.config import TrainConfig
 from fmnist_core.estimate import format_duration
 from fmnist_core.sweep import queue_sweep, sweep_rows, sweeps
@@ -327,17 +327,42 @@ def class_model_line(root: Path, on_use: Any) -> None:
     c2.button("Use it", key="class_use_pinned", on_click=on_use, args=(f"run:{pin}",))
 
 
+DOWNLOAD_FORMATS = {
+    "keras": "Keras",
+    "onnx": "ONNX",
+    "litert": "LiteRT",
+    "litert-dynamic": "LiteRT, quantized",
+}
+
+
 def download_button(ref: registry.ModelRef, key: str) -> None:
-    """One .zip (the .keras file + its JSON + a README), built in core when clicked."""
+    """A format choice and one .zip (model file, JSON card, preprocessing contract, example script),
+    built in core (fmnist_core.export) when clicked."""
+    choice = st.selectbox(
+        "Format",
+        list(DOWNLOAD_FORMATS),
+        format_func=DOWNLOAD_FORMATS.get,
+        key=f"{key}_format",
+        label_visibility="collapsed",
+        help="Keras for Python; ONNX for onnxruntime (servers, browsers); LiteRT for phones (quantized: "
+        "about 4x smaller, its accuracy change measured on the test set in the card). Each zip holds the "
+        "model, its card, the preprocessing contract and an example script.",
+    )
+    fmt, _, quantize = choice.partition("-")
+    try:
+        export.check_tools(fmt, quantize or None)
+    except export.ExportError as exc:  # e.g. ONNX without tf2onnx: say what to install, no button
+        st.caption(str(exc))
+        return
     st.download_button(
         "Download (.zip)",
-        data=lambda: archive.model_archive(ref),
-        file_name=f"{archive.archive_name(ref)}.zip",
+        data=lambda: export.export_archive(ref, fmt, quantize or None)[1],
+        file_name=f"{archive.archive_name(ref)}-{choice}.zip",
         mime="application/zip",
         icon=":material/download:",
         key=key,
         on_click="ignore",
-        help="The .keras model and its JSON: load it anywhere with keras.models.load_model.",
+        help="Converted when you click (ONNX and LiteRT take a few seconds and are checked against Keras).",
     )
 
 
