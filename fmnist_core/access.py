@@ -126,11 +126,9 @@ def claim_name(root: Path, name: str, key: str) -> Actor:
 
     The same key may claim its name again (after a page reload); another key may not.
     """
-    from .runqueue import queue_lock
-
     name = clean_name(name)
     folder = Path(root) / CLASS_DIR
-    with queue_lock(Path(root)):
+    with runs.queue_lock(Path(root)):
         folder.mkdir(parents=True, exist_ok=True)
         table = runs.read_json(folder / "learners.json", {})
         table = table if isinstance(table, dict) else {}

@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .machine import cpu_peak_gflops
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("train", "fast", "predict", "evaluate", "app", "tta")
 TTA_GOALS = (0.90, 0.91, 0.92, 0.93, 0.94, 0.945, 0.95)
@@ -66,44 +68,6 @@ def _leaf_layers(model):
 def train_flops(model) -> int:
     """Training FLOPs per image: forward + backward ~= 3 x forward (gradients w.r.t. inputs and weights)."""
     return 3 * forward_flops(model)
-
-
-def cpu_peak_gflops() -> dict[str, Any]:
-    """A paper estimate of this CPU's peak: cores x clock x FLOP/cycle (AVX-512 FMA).
-
-    Clock: the TSC rate (BogoMIPS / 2 on Linux), the base clock; boost clocks in a VM are unknown.
-    FLOP/cycle per core: 2 FMA pipes x 16 float32 lanes (512-bit) x 2 (multiply + add) = 64 when the
-    CPU has AVX-512 (Zen 4 splits 512-bit ops into two 256-bit halves: 32); bfloat16 dot products
-    (VDPBF16PS) do twice the float32 work per instruction.
-    """
-    info: dict[str, Any] = {"cores": os.cpu_count() or 1, "model": "", "family": None}
-    from .train import cpuinfo_text
-
-    text = cpuinfo_text()
-    mhz = None
-    for line in text.splitlines():
-        key, _, val = line.partition(":")
-        key, val = key.strip(), val.strip()
-        if key == "model name" and not info["model"]:
-            info["model"] = val
-        elif key == "cpu family" and info["family"] is None:
-            info["family"] = int(val)
-        elif key == "bogomips" and mhz is None:
-            mhz = float(val) / 2
-    flags = text
-    avx512 = "avx512f" in flags
-    amd = "AuthenticAMD" in text
-    # AMD family 25 = Zen 3/4 (512-bit ops in two halves), 26 = Zen 5 (full 512-bit datapath).
-    per_cycle = 64 if avx512 and not (amd and info["family"] == 25) else 32
-    ghz = (mhz or 2500.0) / 1000
-    fp32 = info["cores"] * ghz * per_cycle
-    info.update(
-        ghz=round(ghz, 3),
-        flop_per_cycle_fp32=per_cycle,
-        peak_fp32_gflops=round(fp32, 1),
-        peak_bf16_gflops=round(2 * fp32, 1) if "avx512_bf16" in flags or "amx_bf16" in flags else None,
-    )
-    return info
 
 
 # ---------------------------------------------------------------- helpers
@@ -202,21 +166,22 @@ def measure_train(spec: dict[str, Any]) -> dict[str, Any]:
     kernel selection, tf.data autotuning), from Keras batch-end callbacks.
     """
     _quiet()
-    from .train import configure_threads
+    from .machine import configure_threads
 
     configure_threads(spec.get("intra"), spec.get("inter"))
     import keras
     import numpy as np
 
+    from .augment import augmenter
     from .config import preset
     from .data import load_dataset
     from .model import build
-    from .pipeline import augmenter, train_dataset
+    from .pipeline import train_dataset
 
     batch = int(spec.get("batch", 32))
     precision = spec.get("precision", "float32")
     if precision == "auto":
-        from .train import resolve_precision
+        from .machine import resolve_precision
 
         precision = resolve_precision(preset("fast", batch_size=batch))
     config = preset("paper", batch_size=batch, augment=spec.get("augment", True))
@@ -342,7 +307,7 @@ def worker_fast(spec: dict[str, Any]) -> None:
     import numpy as np
     import tensorflow as tf
 
-    from . import runs
+    from . import runqueue
     from .config import preset
     from .pipeline import to_float
     from .train import train
@@ -357,7 +322,7 @@ def worker_fast(spec: dict[str, Any]) -> None:
     class TestEachEpoch(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
             if budget and time.time() - t0 - scoring[0] > budget and run_dir:
-                runs.request_stop(run_dir[0])  # the trainer stops after this batch, keeping the best
+                runqueue.request_stop(run_dir[0])  # the trainer stops after this batch, keeping the best
 
         def on_epoch_end(self, epoch, logs=None):
             start = time.time()
@@ -500,7 +465,7 @@ def time_to_goals(epochs: list[dict[str, Any]], reference_s: float) -> dict[str,
 
 def bench_tta(args: argparse.Namespace) -> dict[str, Any]:
     """Time to 90 ... 95% test accuracy for each preset, and as a fraction of the paper's 20 epochs."""
-    from .train import machine_info
+    from .machine import machine_info
 
     _say(args, "paper reference: one epoch of the report's recipe on a slice ...")
     ref = paper_reference(args.quick)

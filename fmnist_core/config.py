@@ -32,7 +32,7 @@ class TrainConfig:
     zoom: float = 0.1  # max zoom in or out, fraction
     hflip: bool = False  # random left-right flip (not in the report)
     erase_prob: float = 0.0  # probability of random erasing of one patch (not in the report)
-    photo_prob: float = 0.0  # share of images made to look like a segmented real photo (pipeline.photo_augment)
+    photo_prob: float = 0.0  # share of images made to look like a segmented real photo (augment.photo_augment)
     sleeve_prob: float = 0.0  # share of Pullover/Coat/Shirt images with the sleeves spread out (flatlay)
     shoe_prob: float = 0.0  # share of shoe images shown as pairs from above, etc. (flatlay)
     label_smoothing: float = 0.0

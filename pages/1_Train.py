@@ -22,7 +22,7 @@ tw.init_train_state()
 root = runs_root()
 cw.init_class_state(root)
 all_runs = runs.list_runs(root)
-active = next((r for r in all_runs if r.active), None)
+active = runs.active_run(all_runs)
 watched = tw.watched_run(all_runs)
 # Poll every second while the watched run trains (live curves), every 2 s while it waits (to see
 # it start), else every 3 s: a class of 30 sessions polling a waiting run each second would cost
@@ -84,7 +84,7 @@ with left:
         if actor is None:  # a click forged past the disabled button
             st.error("Not started: type your name first.")
         else:
-            run_dir = runs.launch(config, root, owner=actor.name)
+            run_dir = runqueue.launch(config, root, owner=actor.name)
             st.session_state[tw.WATCH] = run_dir.name
             st.rerun()
     cw.sweep_form(None if problems else config, root, actor)

@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from fmnist_core import runs  # noqa: E402
+from fmnist_core import runqueue, runs  # noqa: E402
 from fmnist_core.bench import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402 - as bench app starts them
 from fmnist_core.config import preset  # noqa: E402
 
@@ -53,7 +53,7 @@ def start_server(runs_root: Path, port: int, log: Path) -> subprocess.Popen:
 
 def paused_run(runs_root: Path) -> int:
     """Queue a long run, wait until its trainer runs, pause it; its pid."""
-    run_dir = runs.launch(preset("paper", limit=6000, epochs=20), runs_root, owner="")
+    run_dir = runqueue.launch(preset("paper", limit=6000, epochs=20), runs_root, owner="")
     for _ in range(600):
         status = runs.read_json(run_dir / "status.json") or {}
         if status.get("state") == "running" and status.get("pid"):

@@ -68,11 +68,11 @@ def tiny_run(tmp_path_factory, dataset) -> Path:
 
 def _stop_active_runs(root: Path) -> None:
     """Stop any run a test (or a failing one) left behind: never two trainers on this machine."""
-    from fmnist_core import runs
+    from fmnist_core import runqueue, runs
 
     for r in runs.list_runs(root):
         if r.active:
-            runs.request_stop(r.path)
+            runqueue.request_stop(r.path)
             runs.wait(r.path, timeout=120)
 
 

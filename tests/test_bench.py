@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.train import cpu_has_bf16
+from fmnist_core.machine import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -44,7 +44,7 @@ def test_paper_cnn_flops_match_the_layer_arithmetic():
 
 
 def test_cpu_peak_estimate_is_cores_times_clock_times_width():
-    from fmnist_core.bench import cpu_peak_gflops
+    from fmnist_core.machine import cpu_peak_gflops
 
     peak = cpu_peak_gflops()
     assert peak["cores"] >= 1 and peak["ghz"] > 0
@@ -67,7 +67,7 @@ def test_bench_train_reports_both_loops_side_by_side():
     assert set(out["rows"]) == {"baseline", "project", "best"}
     # The 'best' row trains in the precision the fast preset picks on this CPU (never emulated bf16).
     from fmnist_core.config import preset
-    from fmnist_core.train import resolve_precision
+    from fmnist_core.machine import resolve_precision
 
     assert out["rows"]["best"]["precision"] == resolve_precision(preset("fast", batch_size=256))
 
