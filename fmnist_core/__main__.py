@@ -714,7 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.set_defaults(func=cmd_figures)
 
     try:
-        from .bench import add_parser as add_bench
+        from .bench import register as add_bench
     except ImportError:
         pass
     else:

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from fmnist_core.bench import CHROMIUM, CHROMIUM_ARGS  # one list of browser flags for tests and bench
+from browser_env import CHROMIUM, CHROMIUM_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Speed measurements (fmnist_core.estimate) go to a per-session folder, never to the user's

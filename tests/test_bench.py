@@ -33,7 +33,7 @@ def bench(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict, str
 
 
 def test_paper_cnn_flops_match_the_layer_arithmetic():
-    from fmnist_core.bench import forward_flops, train_flops
+    from fmnist_core.bench.common import forward_flops, train_flops
     from fmnist_core.model import build
 
     # 2 x (output pixels x output channels x kernel area x input channels) per conv, 2 x in x out per dense.
@@ -148,7 +148,7 @@ def test_bench_app_opens_home_in_chromium(runs_root, tmp_path):
 
 
 def test_time_to_goals_takes_the_first_epoch_at_each_goal():
-    from fmnist_core.bench import TTA_GOALS, time_to_goals
+    from fmnist_core.bench.tta import TTA_GOALS, time_to_goals
 
     epochs = [
         {"epoch": 1, "test_accuracy": 0.905, "seconds": 100.0},
