@@ -197,6 +197,14 @@ def measured_speed(
     return None if best is None else (best[1], best[2])
 
 
+def will_measure(config: TrainConfig, runs_root: Path | None = None, remeasure: bool = False) -> bool:
+    """True if ``estimate`` will first time a few training steps for ``config`` (say so before it does).
+
+    That is when no finished run here and no cached measurement knows this configuration yet.
+    """
+    return remeasure or (measured_speed(config, runs_root) is None and cached_speed(config) is None)
+
+
 def elsewhere_speed(config: TrainConfig) -> float:
     """A speed from the development machine's table (interpolated in log batch size): a last resort."""
     precision = resolve_precision(config)

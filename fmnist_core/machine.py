@@ -1,15 +1,18 @@
 """Facts about this machine's CPU, read once from ``/proc/cpuinfo``, for training, estimates and benchmarks.
 
 Flags, instruction level (ISA), bfloat16 support, the model name, TensorFlow's thread pools,
-the precision a config trains in here, and a paper estimate of the CPU's peak FLOP/s. Importing
-this module imports neither TensorFlow nor Keras (only ``configure_threads`` and
-``machine_info`` do, when called).
+the precision a config trains in here, a paper estimate of the CPU's peak FLOP/s, and importing
+TensorFlow without its GPU-probing lines on a machine without a GPU. Importing this module
+imports neither TensorFlow nor Keras (only the functions that need them do, when called).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -167,3 +170,40 @@ def cpu_peak_gflops() -> dict[str, Any]:
         peak_bf16_gflops=round(2 * fp32, 1) if cpu_has_bf16(text) else None,
     )
     return info
+
+
+@contextlib.contextmanager
+def native_stderr_silenced(enabled: bool = True) -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null for the block (Python's own exceptions still show after it).
+
+    TensorFlow's C++ start-up prints INFO/ERROR lines (oneDNN, absl, "failed call to cuInit" on a
+    machine without a GPU) that TF_CPP_MIN_LOG_LEVEL does not reach; they would bury a one-line answer.
+    """
+    if not enabled:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and let it probe for devices with its start-up lines off stderr.
+
+    The device probe is where the CUDA line comes from, so it happens here too. Call it before
+    anything else imports TensorFlow; ``$FMNIST_DEBUG`` set keeps the lines (to see what TF says).
+    Never before ``configure_threads``: the thread pools must be set before the probe.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()

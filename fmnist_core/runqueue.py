@@ -117,12 +117,7 @@ class LocalBackend:
 
     def reconcile(self, infos: list[runs.RunInfo]) -> bool:
         """Write 'failed' for active runs whose trainer is gone; True if any status changed."""
-        changed = False
-        for r in infos:
-            if r.status == "failed" and r.status_data.get("state") in runs.ACTIVE:
-                runs.set_status(r.path, "failed", ended_at=time.time(), error=r.status_data.get("error"))
-                changed = True
-        return changed
+        return any([runs.record_if_dead(r) for r in infos])  # a list: every run is reconciled
 
     def start(self, run_dir: Path) -> None:
         start_local(run_dir)
@@ -304,7 +299,7 @@ def capacity(root: Path) -> int:
 # ---------------------------------------------------------------- actions, each checked
 
 
-def _load(run_id: str, root: Path) -> runs.RunInfo:
+def _checked_run(run_id: str, root: Path) -> runs.RunInfo:
     path = runs.run_path(run_id, root)  # validated: never outside root, never a symlink
     if not (path / "config.json").is_file():
         raise runs.RunError(f"no run {run_id!r}")
@@ -335,7 +330,7 @@ def request_stop(run_dir: Path) -> None:
 def stop(run_id: str, root: Path, actor: access.Actor) -> str:
     """Stop a running run or cancel a waiting one, if ``actor`` may; return what was done."""
     root = Path(root)
-    info = _load(run_id, root)
+    info = _checked_run(run_id, root)
     access.check(actor, info, "stop")
     if not info.active:
         raise runs.RunError(f"run {run_id} is {info.status}, not active")
@@ -349,7 +344,7 @@ def stop(run_id: str, root: Path, actor: access.Actor) -> str:
 
 def cancel(run_id: str, root: Path, actor: access.Actor) -> None:
     """Take a waiting run out of the queue, if ``actor`` may."""
-    info = _load(run_id, Path(root))
+    info = _checked_run(run_id, Path(root))
     access.check(actor, info, "cancel")
     if not cancel_waiting(info.path):
         raise runs.RunError(f"run {run_id} is {info.status}: only a waiting run can be cancelled (stop it instead)")
@@ -357,7 +352,7 @@ def cancel(run_id: str, root: Path, actor: access.Actor) -> None:
 
 def delete(run_id: str, root: Path, actor: access.Actor) -> None:
     """Remove a run folder that is not active, if ``actor`` may."""
-    info = _load(run_id, Path(root))
+    info = _checked_run(run_id, Path(root))
     access.check(actor, info, "delete")
     if info.active:
         raise runs.RunError(f"run {run_id} is {info.status}; stop it before deleting it")
@@ -380,7 +375,7 @@ def clear_queue(root: Path, actor: access.Actor) -> list[str]:
 def pin(run_id: str, root: Path, actor: access.Actor) -> None:
     """Make a finished run the class model (teacher only)."""
     root = Path(root)
-    info = _load(run_id, root)
+    info = _checked_run(run_id, root)
     access.check(actor, info, "pin")
     if not info.has_model:
         raise runs.RunError(f"run {run_id} has no finished model to pin")

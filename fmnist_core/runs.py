@@ -325,6 +325,15 @@ def set_status(run_dir: Path, state: str, **fields: Any) -> dict[str, Any]:
     return status
 
 
+def record_if_dead(info: RunInfo) -> bool:
+    """Write 'failed' into status.json of a run that reads failed (its trainer is gone) while the
+    file still says it is active; True if it wrote. Backends call it for every run they reconcile."""
+    if info.status == "failed" and info.status_data.get("state") in ACTIVE:
+        set_status(info.path, "failed", ended_at=time.time(), error=info.status_data.get("error"))
+        return True
+    return False
+
+
 def _slot_files(root: Path) -> list[Path]:
     """The lock files of the training slots (slot 0 keeps the name of the single-run days)."""
     return [root / (".train.lock" if i == 0 else f".train.lock.{i}") for i in range(max_parallel())]
