@@ -32,7 +32,7 @@ class TrainConfig:
     zoom: float = 0.1  # max zoom in or out, fraction
     hflip: bool = False  # random left-right flip (not in the report)
     erase_prob: float = 0.0  # probability of random erasing of one patch (not in the report)
-    photo_prob: float = 0.0  # share of images made to look like a segmented real photo (pipeline.photo_augment)
+    photo_prob: float = 0.0  # share of images made to look like a segmented real photo (augment.photo_augment)
     sleeve_prob: float = 0.0  # share of Pullover/Coat/Shirt images with the sleeves spread out (flatlay)
     shoe_prob: float = 0.0  # share of shoe images shown as pairs from above, etc. (flatlay)
     label_smoothing: float = 0.0
@@ -106,6 +106,27 @@ class TrainConfig:
         return cls(**{k: v for k, v in d.items() if k in names})
 
 
+# The "best" preset, also the base of "photo" (comments at their entries below).
+BEST = TrainConfig(
+    preset="best",
+    architecture="wide_cnn",
+    epochs=40,
+    batch_size=128,
+    learning_rate=3e-3,
+    lr_schedule="onecycle",
+    augment=True,
+    rotation_deg=0.0,
+    shift=0.1,
+    zoom=0.0,
+    hflip=True,
+    erase_prob=0.3,
+    label_smoothing=0.1,
+    val_fraction=0.05,
+    patience=None,
+    precision="auto",
+    tta_flip=True,
+)
+
 PRESETS: dict[str, TrainConfig] = {
     # The report, section III: batch 32, <=20 epochs, Adam (default lr 1e-3), early stopping
     # on val_loss with patience 5 restoring the best weights, augmentation 10 deg / 10% / 10%.
@@ -137,25 +158,7 @@ PRESETS: dict[str, TrainConfig] = {
     # smoothing, one-cycle schedule, flip test-time augmentation. 40 epochs on 95% of the training
     # images (a 5% = 3,000-image validation set is enough to watch the curves; one-cycle needs no
     # early stopping). The first version (36 epochs, 80/20) reached 94.43% in 21 min.
-    "best": TrainConfig(
-        preset="best",
-        architecture="wide_cnn",
-        epochs=40,
-        batch_size=128,
-        learning_rate=3e-3,
-        lr_schedule="onecycle",
-        augment=True,
-        rotation_deg=0.0,
-        shift=0.1,
-        zoom=0.0,
-        hflip=True,
-        erase_prob=0.3,
-        label_smoothing=0.1,
-        val_fraction=0.05,
-        patience=None,
-        precision="auto",
-        tta_flip=True,
-    ),
+    "best": BEST,
     # For real photos (issue 12): the best recipe plus photo_augment, which imitates what
     # segmenting a phone photo leaves behind (ragged edges, leftover background, uneven light,
     # gamma, blur, noise), on half of the images; rotation and zoom (x and y apart, so the aspect
@@ -165,27 +168,16 @@ PRESETS: dict[str, TrainConfig] = {
     # 2026-11-26 also the flat-lay views (flatlay.py): a quarter of the sleeved tops with spread
     # sleeves, half of the shoes as pairs from above etc.; clothing-dev strict 59.2 -> 61.1%,
     # shoes 40 -> 67% (docs/PHOTOS.md, "Third round").
-    "photo": TrainConfig(
+    "photo": BEST.replace(
         preset="photo",
-        architecture="wide_cnn",
         epochs=16,
-        batch_size=128,
-        learning_rate=3e-3,
-        lr_schedule="onecycle",
-        augment=True,
         rotation_deg=10.0,
         shift=0.08,
         zoom=0.1,
-        hflip=True,
         erase_prob=0.0,
         photo_prob=0.5,
         sleeve_prob=0.25,
         shoe_prob=0.5,
-        label_smoothing=0.1,
-        val_fraction=0.05,
-        patience=None,
-        precision="auto",
-        tta_flip=True,
     ),
 }
 

@@ -226,8 +226,8 @@ def download(dataset: str = "fashion", dest: Path | None = None, quiet: bool = F
                     out.write(chunk)
                     done += len(chunk)
                     if not quiet:
-                        pct = f"{100 * done / total:5.1f}%" if total else f"{done >> 10} KiB"
-                        print(f"\r{stem}.gz {pct}", end="", file=sys.stderr, flush=True)
+                        shown = f"{100 * done / total:5.1f}%" if total else f"{done >> 10} KiB"
+                        print(f"\r{stem}.gz {shown}", end="", file=sys.stderr, flush=True)
             if not quiet:
                 print(file=sys.stderr)
         except OSError as exc:

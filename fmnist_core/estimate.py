@@ -30,6 +30,7 @@ from typing import Any
 from . import runs
 from .config import PRESETS, TrainConfig, preset
 from .data import validation_size
+from .machine import resolve_precision, same_machine, this_machine
 
 N_TRAIN_IMAGES = 60_000  # Fashion-MNIST (and MNIST) training images
 N_TEST_IMAGES = 10_000
@@ -70,35 +71,6 @@ def split_sizes(config: TrainConfig, total: int = N_TRAIN_IMAGES) -> tuple[int, 
     return n - n_val, n_val
 
 
-def resolved_precision(config: TrainConfig, has_bf16: bool | None = None) -> str:
-    """The dtype policy the trainer will use (TensorFlow is not imported)."""
-    from .train import resolve_precision  # module level of train.py imports numpy only
-
-    return resolve_precision(config, has_bf16)
-
-
-def this_machine() -> str:
-    """'CPU model, N cores, ISA', the machine part of every cache key and label."""
-    from .train import cpu_isa, cpu_model
-
-    return f"{cpu_model()}, {os.cpu_count()} cores, {cpu_isa()}"
-
-
-def same_machine(info: dict[str, Any] | None) -> bool:
-    """True if a run's or model's ``machine`` record (``train.machine_info``) describes this machine's kind."""
-    from .train import cpu_has_bf16, cpu_isa, cpu_model
-
-    if not isinstance(info, dict):
-        return False
-    same = (
-        info.get("cpu") == cpu_model()
-        and info.get("cores") == os.cpu_count()
-        and bool(info.get("bf16")) == cpu_has_bf16()
-    )
-    # Records older than the 'isa' field cannot tell AVX2 from AVX-512 machines: only bf16 ones can.
-    return same and (info.get("isa") == cpu_isa() if "isa" in info else cpu_has_bf16())
-
-
 def cache_dir() -> Path:
     """Where per-machine measurements live: $FMNIST_CACHE_DIR, else ~/.cache/fmnist-studio."""
     env = os.environ.get("FMNIST_CACHE_DIR")
@@ -113,7 +85,7 @@ def speed_key(config: TrainConfig, machine: str | None = None) -> str:
     aug = "augment" if config.augment else "no augment"
     return (
         f"{machine or this_machine()} | {config.architecture} | batch {config.batch_size} | "
-        f"{resolved_precision(config)} | {aug}"
+        f"{resolve_precision(config)} | {aug}"
     )
 
 
@@ -139,7 +111,7 @@ def measure_speed(config: TrainConfig, steps: int = MEASURE_STEPS, cache: bool =
     from .train import compile_for_training
 
     t0 = time.perf_counter()
-    precision = resolved_precision(config)
+    precision = resolve_precision(config)
     n = (MEASURE_WARMUP_STEPS + steps) * config.batch_size
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (n, 28, 28), dtype=np.uint8)
@@ -202,7 +174,7 @@ def measured_speed(
     """
     from .registry import MODELS_DIR
 
-    precision = resolved_precision(config)
+    precision = resolve_precision(config)
     cands = _run_measurements([Path(runs_root or runs.default_runs_root())])
     cands += _shipped_measurements(Path(models_dir or MODELS_DIR))
     best: tuple[int, float, str] | None = None
@@ -225,9 +197,17 @@ def measured_speed(
     return None if best is None else (best[1], best[2])
 
 
+def will_measure(config: TrainConfig, runs_root: Path | None = None, remeasure: bool = False) -> bool:
+    """True if ``estimate`` will first time a few training steps for ``config`` (say so before it does).
+
+    That is when no finished run here and no cached measurement knows this configuration yet.
+    """
+    return remeasure or (measured_speed(config, runs_root) is None and cached_speed(config) is None)
+
+
 def elsewhere_speed(config: TrainConfig) -> float:
     """A speed from the development machine's table (interpolated in log batch size): a last resort."""
-    precision = resolved_precision(config)
+    precision = resolve_precision(config)
     table = ELSEWHERE_SPEED.get((config.architecture, precision)) or ELSEWHERE_SPEED[("paper_cnn", "float32")]
     (b0, s0), (b1, s1) = table[0], table[-1]
     b = min(max(config.batch_size, b0), b1)
@@ -239,7 +219,7 @@ def elsewhere_speed(config: TrainConfig) -> float:
 
 def _active_run(root: Path) -> bool:
     try:
-        return any(r.active for r in runs.list_runs(root))
+        return runs.active_run(runs.list_runs(root)) is not None
     except OSError:
         return False
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import math
 
-from .pipeline import resample
+from .augment import resample
 
 SLEEVED = (2, 4, 6)  # Pullover, Coat, Shirt: the classes with long sleeves
 SHOES = (5, 7, 9)  # Sandal, Sneaker, Ankle boot
-_ON = 0.08  # a pixel above this is part of the item (as in pipeline.photo_augment)
+_ON = 0.08  # a pixel above this is part of the item (as in augment.photo_augment)
 _C = 13.5  # the image centre, in pixels
 
 

@@ -12,8 +12,8 @@ factor applied to them (``predict.REJECT_DISTANCE_FACTOR``) is calibrated on the
 "Training images" means the images as the model saw them in training (``training_view``): for
 the photo model, one pass of its augmentation (segmented-photo looks, flat-lay views). Fitted on
 the plain images instead, the statistics separate hats, skirts and shorts from garments less
-well: at the same 61% of out-of-scope photos rejected, 14.3% of in-scope ones are rejected
-instead of 12.8% (docs/PHOTOS.md, "Fourth round").
+well: more in-scope photos are rejected for the same share of out-of-scope ones (figures in
+docs/PHOTOS.md, "Fourth round").
 
 The statistics are saved beside the model as ``<name>.features.npz`` (``fit_model_stats``), so
 loading them costs milliseconds where fitting them runs the model over 60,000 images.

@@ -14,7 +14,7 @@ from PIL import Image
 
 from . import ood
 from .preprocess import DEFAULT_TOLERANCE, Prepared, prepare_any
-from .registry import ModelRef, load_model, model_class_names, resolve
+from .registry import ModelRef, input_scale, load_model, model_class_names, resolve
 from .segment import DEFAULT_METHOD
 
 
@@ -74,8 +74,7 @@ class Predictor:
         self.model = load_model(ref.path)
         self.class_names = model_class_names(ref)
         self.meta = ref.meta()
-        lo, hi = self.meta.get("input_range", [0, 1])
-        self._scale = 1.0 / 255.0 if hi == 1 else 1.0
+        self._scale = input_scale(self.meta)
         # A traced function for any batch size: skips model.predict's per-call pipeline set-up.
         self._fn = tf.function(
             lambda x: self.model(x, training=False),
@@ -152,8 +151,8 @@ class Predictor:
 #   class's training images than REJECT_DISTANCE_FACTOR times the distance 99% of them stay
 #   within (ood.py). Shoes are exempt: shoes photographed from above are as far from the
 #   dataset's side views as a hat is, and for Bag the distance does not separate at all.
-# The distance test (2026-11-26) let the floor drop from 0.30 to 0.20: on clothing-dev, out of
-# scope rejected 48.3% -> 62.2%, in scope 9.7% -> 13.6%, shoes 58.6% -> 66.7%, strict 59.8 -> 57.1%.
+# The distance test is what let the confidence floor be this low; what each setting rejects, and
+# when it was measured, is in docs/PHOTOS.md ("Fourth round").
 REJECT_CONFIDENCE = 0.20  # any answer below this top probability
 REJECT_BAG_CONFIDENCE = 0.85  # a Bag answer below this
 REJECT_DISTANCE_FACTOR = 0.90  # a garment answer farther than this multiple of its class's limit

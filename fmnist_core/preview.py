@@ -1,7 +1,7 @@
 """Augmentation preview: what the network is shown, with the current settings.
 
-The random versions come from the very layers training uses (``pipeline.augmenter`` and
-``pipeline.random_erase``), so the preview cannot drift from the real pipeline. TensorFlow is
+The random versions come from the very layers training uses (``augment.augmenter`` and
+``augment.random_erase``), so the preview cannot drift from the real pipeline. TensorFlow is
 imported only when ``augment_preview`` is called.
 """
 
@@ -34,7 +34,7 @@ def augment_preview(images: np.ndarray, config: TrainConfig, versions: int = 5, 
     if config.augment and versions > 0:
         import tensorflow as tf
 
-        from .pipeline import augmenter, random_erase
+        from .augment import augmenter, random_erase
 
         # The affine and erasing layers draw from TensorFlow's global generator (as in training);
         # seeding it here makes a preview reproducible: same seed, same pictures.

@@ -138,9 +138,7 @@ class RayBackend:
         for r in infos:
             job = r.status_data.get("ray_job")
             if not job or r.status not in runs.ACTIVE:
-                if r.status == "failed" and r.status_data.get("state") in runs.ACTIVE:
-                    runs.set_status(r.path, "failed", ended_at=time.time(), error=r.status_data.get("error"))
-                    changed = True
+                changed = runs.record_if_dead(r) or changed
                 continue
             try:
                 info = self.job_info(job)

@@ -43,6 +43,15 @@ class ModelRef:
         return (runs.read_json(self.meta_path, {}) or {}) if self.meta_path else {}
 
 
+def input_scale(meta: dict[str, Any]) -> float:
+    """What a uint8 pixel is multiplied by before the model sees it, from the metadata's ``input_range``.
+
+    [0, 1] (every model this project trains) gives 1/255; a model that takes raw pixels gives 1.
+    """
+    _, hi = meta.get("input_range", [0, 1])
+    return 1.0 / 255.0 if hi == 1 else 1.0
+
+
 def meta_path_for(model_path: Path) -> Path | None:
     """``X.json`` beside ``X.keras``, else ``run.json`` in the same folder, else None."""
     model_path = Path(model_path)

@@ -19,36 +19,17 @@ recorded on disk, so no widget value or run id sent by a browser can bypass the 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import shutil
+import subprocess
+import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from . import access, runs
 from .config import TrainConfig
-
-QUEUE_LOCK = ".queue.lock"
-
-
-@contextlib.contextmanager
-def queue_lock(root: Path, wait: bool = True) -> Iterator[bool]:
-    """Hold the queue lock of ``root``; with ``wait=False`` yield False at once if another holds it."""
-    root.mkdir(parents=True, exist_ok=True)
-    fd = os.open(root / QUEUE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
-
 
 # ---------------------------------------------------------------- enqueue
 
@@ -71,7 +52,7 @@ def enqueue(
 ) -> Path:
     """Create the run folder of ``config`` as a waiting run at the end of the queue; return it."""
     root = Path(root)
-    with queue_lock(root):
+    with runs.queue_lock(root):
         run_id = run_id or runs.new_run_id(config)
         run_dir = runs.run_path(run_id, root)
         n = 1
@@ -85,6 +66,23 @@ def enqueue(
         runs.set_status(run_dir, "queued", **fields)
         # config.json last: list_runs shows a folder only once it has one, so never half a run.
         runs.write_json_atomic(run_dir / "config.json", config.to_dict())
+    return run_dir
+
+
+def launch(
+    config: TrainConfig,
+    root: Path | None = None,
+    run_id: str | None = None,
+    owner: str = "",
+    sweep: str | None = None,
+) -> Path:
+    """Queue a run of ``config`` and start it as soon as capacity allows; return its folder.
+
+    Never refuses for lack of capacity: the run waits in the durable queue.
+    """
+    root = Path(root or runs.default_runs_root())
+    run_dir = enqueue(config, root, run_id=run_id, owner=owner, sweep=sweep)
+    dispatch(root)
     return run_dir
 
 
@@ -119,18 +117,59 @@ class LocalBackend:
 
     def reconcile(self, infos: list[runs.RunInfo]) -> bool:
         """Write 'failed' for active runs whose trainer is gone; True if any status changed."""
-        changed = False
-        for r in infos:
-            if r.status == "failed" and r.status_data.get("state") in runs.ACTIVE:
-                runs.set_status(r.path, "failed", ended_at=time.time(), error=r.status_data.get("error"))
-                changed = True
-        return changed
+        return any([runs.record_if_dead(r) for r in infos])  # a list: every run is reconciled
 
     def start(self, run_dir: Path) -> None:
-        runs.start_local(run_dir)
+        start_local(run_dir)
 
     def stop(self, run_dir: Path) -> None:
         """Nothing beyond the stop file: the trainer polls it after every batch."""
+
+
+def start_local(run_dir: Path) -> int:
+    """Start the trainer process for a queued run on this machine; return its pid."""
+    log = open(run_dir / "train.log", "ab")
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "FMNIST_MAX_PARALLEL": str(runs.max_parallel()),
+        "FMNIST_DISPATCH_ON_EXIT": "1",  # the trainer starts the next queued run when it ends
+    }
+    try:
+        proc = _popen_trainer(run_dir, log, env)
+    except OSError as exc:
+        runs.set_status(run_dir, "failed", ended_at=time.time(), error=f"could not start the trainer: {exc}")
+        raise runs.RunError(f"could not start the trainer: {exc}") from None
+    finally:
+        log.close()
+    # Only if the trainer has not already moved on: never turn 'running' back into 'queued'.
+    if (runs.read_json(run_dir / "status.json", {}) or {}).get("state") == "queued":
+        runs.set_status(run_dir, "queued", pid=proc.pid)
+    return proc.pid
+
+
+def _popen_trainer(run_dir: Path, log: Any, env: dict[str, str]) -> subprocess.Popen:
+    """``python -m fmnist_core train`` for the config in ``run_dir``, in its own session."""
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "fmnist_core",
+            "train",
+            "--config",
+            str(run_dir / "config.json"),
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
+        cwd=runs.PROJECT_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,  # survives the Streamlit script being rerun or stopped
+    )
 
 
 def dispatch(root: Path | None = None, wait: bool = True) -> list[str]:
@@ -141,7 +180,7 @@ def dispatch(root: Path | None = None, wait: bool = True) -> list[str]:
     """
     root = Path(root or runs.default_runs_root())
     started: list[str] = []
-    with queue_lock(root, wait=wait) as locked:
+    with runs.queue_lock(root, wait=wait) as locked:
         if not locked:
             return started
         ex = backend(root)
@@ -260,7 +299,7 @@ def capacity(root: Path) -> int:
 # ---------------------------------------------------------------- actions, each checked
 
 
-def _load(run_id: str, root: Path) -> runs.RunInfo:
+def _checked_run(run_id: str, root: Path) -> runs.RunInfo:
     path = runs.run_path(run_id, root)  # validated: never outside root, never a symlink
     if not (path / "config.json").is_file():
         raise runs.RunError(f"no run {run_id!r}")
@@ -270,7 +309,7 @@ def _load(run_id: str, root: Path) -> runs.RunInfo:
 def cancel_waiting(run_dir: Path) -> bool:
     """Take a waiting run out of the queue (state 'cancelled'); False if it already started."""
     run_dir = Path(run_dir)
-    with queue_lock(run_dir.parent):
+    with runs.queue_lock(run_dir.parent):
         status = runs.read_json(run_dir / "status.json", {}) or {}
         if not runs.is_waiting(status):
             return False
@@ -278,16 +317,26 @@ def cancel_waiting(run_dir: Path) -> bool:
         return True
 
 
+def request_stop(run_dir: Path) -> None:
+    """Ask the trainer to stop after its current batch (it keeps the best weights).
+
+    A run still waiting in the queue is cancelled instead (it has no trainer to ask).
+    No permission check here: the app calls ``stop``, which checks who asks.
+    """
+    if not cancel_waiting(run_dir):
+        runs.write_stop_request(run_dir)
+
+
 def stop(run_id: str, root: Path, actor: access.Actor) -> str:
     """Stop a running run or cancel a waiting one, if ``actor`` may; return what was done."""
     root = Path(root)
-    info = _load(run_id, root)
+    info = _checked_run(run_id, root)
     access.check(actor, info, "stop")
     if not info.active:
         raise runs.RunError(f"run {run_id} is {info.status}, not active")
     if cancel_waiting(info.path):
         return "cancelled"
-    runs.request_stop(info.path)
+    runs.write_stop_request(info.path)
     with contextlib.suppress(Exception):  # a queued Ray job that has not started is stopped by Ray
         backend(root).stop(info.path)
     return "stopping"
@@ -295,7 +344,7 @@ def stop(run_id: str, root: Path, actor: access.Actor) -> str:
 
 def cancel(run_id: str, root: Path, actor: access.Actor) -> None:
     """Take a waiting run out of the queue, if ``actor`` may."""
-    info = _load(run_id, Path(root))
+    info = _checked_run(run_id, Path(root))
     access.check(actor, info, "cancel")
     if not cancel_waiting(info.path):
         raise runs.RunError(f"run {run_id} is {info.status}: only a waiting run can be cancelled (stop it instead)")
@@ -303,7 +352,7 @@ def cancel(run_id: str, root: Path, actor: access.Actor) -> None:
 
 def delete(run_id: str, root: Path, actor: access.Actor) -> None:
     """Remove a run folder that is not active, if ``actor`` may."""
-    info = _load(run_id, Path(root))
+    info = _checked_run(run_id, Path(root))
     access.check(actor, info, "delete")
     if info.active:
         raise runs.RunError(f"run {run_id} is {info.status}; stop it before deleting it")
@@ -326,7 +375,7 @@ def clear_queue(root: Path, actor: access.Actor) -> list[str]:
 def pin(run_id: str, root: Path, actor: access.Actor) -> None:
     """Make a finished run the class model (teacher only)."""
     root = Path(root)
-    info = _load(run_id, root)
+    info = _checked_run(run_id, root)
     access.check(actor, info, "pin")
     if not info.has_model:
         raise runs.RunError(f"run {run_id} has no finished model to pin")

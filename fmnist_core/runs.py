@@ -18,9 +18,6 @@ import fcntl
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -34,6 +31,7 @@ ACTIVE = ("queued", "running", "stopping")
 TERMINAL = ("finished", "stopped", "failed", "cancelled")  # cancelled: left the queue before it started
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 STOP_FILE = "STOP"
+QUEUE_LOCK = ".queue.lock"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -302,9 +300,9 @@ def list_runs(root: Path | None = None) -> list[RunInfo]:
     return sorted(runs, key=created, reverse=True)
 
 
-def active_run(root: Path | None = None) -> RunInfo | None:
-    """The run that is queued, running or stopping, if any."""
-    return next((r for r in list_runs(root) if r.active), None)
+def active_run(infos: list[RunInfo]) -> RunInfo | None:
+    """The first run of ``infos`` (newest first from ``list_runs``) that is queued, running or stopping."""
+    return next((r for r in infos if r.active), None)
 
 
 def run_path(run_id: str, root: Path | None = None) -> Path:
@@ -325,6 +323,15 @@ def set_status(run_dir: Path, state: str, **fields: Any) -> dict[str, Any]:
     status.update(fields, state=state, updated_at=time.time())
     write_json_atomic(Path(run_dir) / "status.json", status)
     return status
+
+
+def record_if_dead(info: RunInfo) -> bool:
+    """Write 'failed' into status.json of a run that reads failed (its trainer is gone) while the
+    file still says it is active; True if it wrote. Backends call it for every run they reconcile."""
+    if info.status == "failed" and info.status_data.get("state") in ACTIVE:
+        set_status(info.path, "failed", ended_at=time.time(), error=info.status_data.get("error"))
+        return True
+    return False
 
 
 def _slot_files(root: Path) -> list[Path]:
@@ -355,6 +362,25 @@ def train_lock(root: Path) -> Iterator[None]:
     raise RunBusyError(f"another training run is active ({', '.join(holders)}); stop it first")
 
 
+@contextlib.contextmanager
+def queue_lock(root: Path, wait: bool = True) -> Iterator[bool]:
+    """Hold the queue lock of ``root``; with ``wait=False`` yield False at once if another holds it.
+
+    It guards the queue's order (runqueue.py) and the class's name table (access.py).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    fd = os.open(root / QUEUE_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def busy_slots(root: Path) -> int:
     """How many training slots of ``root`` are held by a live trainer right now."""
     root.mkdir(parents=True, exist_ok=True)
@@ -370,90 +396,13 @@ def busy_slots(root: Path) -> int:
     return busy
 
 
-def training_busy(root: Path) -> bool:
-    """True while some process holds a training slot of ``root``."""
-    return busy_slots(root) > 0
+def write_stop_request(run_dir: Path) -> None:
+    """Leave the stop file for the run's trainer (it polls it after every batch) and mark it stopping.
 
-
-# ---------------------------------------------------------------- launch / stop / delete
-
-
-def launch(
-    config: TrainConfig,
-    root: Path | None = None,
-    run_id: str | None = None,
-    owner: str = "",
-    sweep: str | None = None,
-) -> Path:
-    """Queue a run of ``config`` and start it as soon as capacity allows; return its folder.
-
-    Never refuses for lack of capacity: the run waits in the durable queue (runqueue.py).
-    """
-    from . import runqueue
-
-    root = Path(root or default_runs_root())
-    run_dir = runqueue.enqueue(config, root, run_id=run_id, owner=owner, sweep=sweep)
-    runqueue.dispatch(root)
-    return run_dir
-
-
-def start_local(run_dir: Path) -> int:
-    """Start the trainer process for a queued run on this machine; return its pid."""
-    log = open(run_dir / "train.log", "ab")
-    env = {
-        **os.environ,
-        "PYTHONUNBUFFERED": "1",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "FMNIST_MAX_PARALLEL": str(max_parallel()),
-        "FMNIST_DISPATCH_ON_EXIT": "1",  # the trainer starts the next queued run when it ends
-    }
-    try:
-        proc = _popen_trainer(run_dir, log, env)
-    except OSError as exc:
-        set_status(run_dir, "failed", ended_at=time.time(), error=f"could not start the trainer: {exc}")
-        raise RunError(f"could not start the trainer: {exc}") from None
-    finally:
-        log.close()
-    # Only if the trainer has not already moved on: never turn 'running' back into 'queued'.
-    if (read_json(run_dir / "status.json", {}) or {}).get("state") == "queued":
-        set_status(run_dir, "queued", pid=proc.pid)
-    return proc.pid
-
-
-def _popen_trainer(run_dir: Path, log: Any, env: dict[str, str]) -> subprocess.Popen:
-    """``python -m fmnist_core train`` for the config in ``run_dir``, in its own session."""
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "fmnist_core",
-            "train",
-            "--config",
-            str(run_dir / "config.json"),
-            "--run-dir",
-            str(run_dir),
-            "--quiet",
-        ],
-        cwd=PROJECT_ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        env=env,
-        start_new_session=True,  # survives the Streamlit script being rerun or stopped
-    )
-
-
-def request_stop(run_dir: Path) -> None:
-    """Ask the trainer to stop after its current batch (it keeps the best weights).
-
-    A run still waiting in the queue is cancelled instead (it has no trainer to ask).
-    No permission check here: the app calls ``runqueue.stop``, which checks who asks.
+    Storage only: a run still waiting in the queue has no trainer to ask; ``runqueue.request_stop``
+    cancels those instead.
     """
     run_dir = Path(run_dir)
-    from . import runqueue
-
-    if runqueue.cancel_waiting(run_dir):
-        return
     (run_dir / STOP_FILE).touch()
     status = read_json(run_dir / "status.json", {}) or {}
     if status.get("state") in ("queued", "running"):
@@ -462,15 +411,6 @@ def request_stop(run_dir: Path) -> None:
 
 def stop_requested(run_dir: Path) -> bool:
     return (Path(run_dir) / STOP_FILE).exists()
-
-
-def delete_run(run_id: str, root: Path | None = None) -> None:
-    """Remove a run folder (refused while it is active)."""
-    path = run_path(run_id, root)
-    info = load_run(path)
-    if info.active:
-        raise RunError(f"run {run_id} is {info.status}; stop it before deleting it")
-    shutil.rmtree(path)
 
 
 def wait(run_dir: Path, timeout: float = 600, poll: float = 0.5) -> RunInfo:

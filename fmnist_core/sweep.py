@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 from typing import Any
 
-from . import runs
+from . import runqueue, runs
 from .config import TrainConfig
 
 MAX_RUNS = 64  # a typo in a grid must not queue a thousand runs
@@ -76,7 +76,7 @@ def queue_sweep(base: TrainConfig, grid: dict[str, list[Any]], root: Path, owner
     sweep_id = time.strftime("%Y%m%d-%H%M%S") + f"-sweep-{base.preset}"
     dirs = []
     for i, (cfg, _) in enumerate(combos, start=1):
-        dirs.append(runs.launch(cfg, root, run_id=f"{sweep_id}-{i}", owner=owner, sweep=sweep_id))
+        dirs.append(runqueue.launch(cfg, root, run_id=f"{sweep_id}-{i}", owner=owner, sweep=sweep_id))
     return sweep_id, dirs
 
 

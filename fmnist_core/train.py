@@ -9,7 +9,6 @@ evaluates on the test set and writes ``model.keras`` and ``run.json`` atomically
 from __future__ import annotations
 
 import os
-import platform
 import signal
 import time
 import traceback
@@ -21,6 +20,7 @@ import numpy as np
 
 from . import runs
 from .config import TrainConfig
+from .machine import machine_info, resolve_precision
 
 PROGRESS_EVERY_S = 0.25  # at most four progress.json writes a second
 # BatchNorm's moving averages (momentum 0.99) still hold 0.99**n of their initial values after n
@@ -29,62 +29,6 @@ PROGRESS_EVERY_S = 0.25  # at most four progress.json writes a second
 BN_REESTIMATE_BELOW_STEPS = 500
 BN_REESTIMATE_IMAGES = 1024  # training images (unaugmented) whose batch statistics are averaged
 TENSORBOARD_DIR = "tensorboard"  # per run: train/ and validation/ event files, so `tensorboard --logdir runs` works
-
-
-def cpuinfo_text() -> str:
-    """This machine's ``/proc/cpuinfo``, or the file named by ``$FMNIST_CPUINFO``.
-
-    The variable lets one machine kind take the other's code paths end to end (``make
-    test-avx2``: no bfloat16, AVX2 labels and caches, with oneDNN held to AVX2 as well), since
-    the next machine can be either kind and nobody can choose. '' when unreadable.
-    """
-    try:
-        return Path(os.environ.get("FMNIST_CPUINFO") or "/proc/cpuinfo").read_text()
-    except OSError:
-        return ""
-
-
-def cpu_flags(cpuinfo: str | None = None) -> set[str]:
-    """The CPU feature flags from ``/proc/cpuinfo`` text (``cpuinfo_text()`` when None)."""
-    if cpuinfo is None:
-        cpuinfo = cpuinfo_text()
-    flags: set[str] = set()
-    for line in cpuinfo.splitlines():
-        if line.startswith("flags") and ":" in line:
-            flags.update(line.split(":", 1)[1].split())
-    return flags
-
-
-def cpu_has_bf16(cpuinfo: str | None = None) -> bool:
-    """True if the CPU advertises fast bfloat16 math (AVX512-BF16 or AMX-BF16).
-
-    ``cpuinfo`` is ``/proc/cpuinfo``'s text; None reads this machine's (tests pass other CPUs').
-    """
-    flags = cpu_flags(cpuinfo)
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
-def cpu_isa(cpuinfo: str | None = None) -> str:
-    """The vector instruction level that sets training speed: 'AVX-512 + BF16', 'AVX-512', 'AVX2' or 'older'.
-
-    The CPU model name alone does not tell machines apart (virtual machines of both kinds report
-    'AMD EPYC'), so caches and labels use this too.
-    """
-    flags = cpu_flags(cpuinfo)
-    if "avx512f" in flags:
-        return "AVX-512 + BF16" if cpu_has_bf16(cpuinfo) else "AVX-512"
-    return "AVX2" if "avx2" in flags else "older"
-
-
-def resolve_precision(config: TrainConfig, has_bf16: bool | None = None) -> str:
-    """The dtype policy to train with. 'auto' picks bfloat16 only where it was measured faster:
-    a CPU with bf16 instructions and batches of at least 128 (at 32 it gains nothing here).
-    ``has_bf16`` overrides this machine's CPU flags (None: ask ``cpu_has_bf16``)."""
-    if config.precision != "auto":
-        return config.precision
-    if has_bf16 is None:
-        has_bf16 = cpu_has_bf16()
-    return "mixed_bfloat16" if has_bf16 and config.batch_size >= 128 else "float32"
 
 
 _PRECISE_BN_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -138,45 +82,6 @@ def reestimate_batchnorm(model, batches) -> int:
         for layer, r in zip(drops, rates, strict=True):
             layer.rate = r
     return n
-
-
-def configure_threads(intra: int | None = None, inter: int | None = None) -> None:
-    """Set TensorFlow's op thread pools; must run before TensorFlow executes its first op.
-
-    None keeps TensorFlow's default (one thread per core for both pools). Used by the benchmark's
-    thread ablation; training keeps the defaults, which measured as good as any setting here.
-    """
-    import tensorflow as tf
-
-    if intra:
-        tf.config.threading.set_intra_op_parallelism_threads(intra)
-    if inter:
-        tf.config.threading.set_inter_op_parallelism_threads(inter)
-
-
-def cpu_model() -> str:
-    """This machine's CPU model name (``cpuinfo_text()``), e.g. 'AMD EPYC 7B13'."""
-    for line in cpuinfo_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown CPU"
-
-
-def machine_info() -> dict[str, Any]:
-    """What ran the training: CPU model, cores, library versions."""
-    import keras
-    import tensorflow as tf
-
-    return {
-        "cpu": cpu_model(),
-        "isa": cpu_isa(),
-        "cores": os.cpu_count(),
-        "bf16": cpu_has_bf16(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-    }
 
 
 class UserStop(Exception):

@@ -1,6 +1,6 @@
 """Train: pick settings, queue a run, watch it learn live, stop it, keep every run.
 
-The trainer is a separate OS process writing its run folder (DESIGN.md); this page only reads
+The trainer is a separate OS process writing its run folder (README.md, Architecture); this page only reads
 that folder, so a run survives page switches and refreshes and a CLI run shows up the same way.
 Start always succeeds: the run joins the queue and starts when capacity frees. With a teacher
 password configured, each learner names themselves once and acts on their own runs only.
@@ -12,23 +12,22 @@ from pathlib import Path
 import streamlit as st
 
 from fmnist_core import access, registry, runqueue, runs
-from fmnist_core.estimate import cached_speed, estimate, format_duration, measured_speed
-from ui import class_widgets as cw
-from ui import train_widgets as tw
+from fmnist_core.estimate import estimate, format_duration, will_measure
+from ui import class_widgets, train_widgets
 from ui.common import runs_root
 from ui.frame import PAGE_FILES, frame
 
 frame("Train")
 
-tw.init_train_state()
+train_widgets.init_train_state()
 root = runs_root()
-cw.init_class_state(root)
+class_widgets.init_class_state(root)
 all_runs = runs.list_runs(root)
-active = next((r for r in all_runs if r.active), None)
-watched = tw.watched_run(all_runs)
+active = runs.active_run(all_runs)
+watched = train_widgets.watched_run(all_runs)
 # Poll every second while the watched run trains (live curves), every 2 s while it waits (to see
 # it start), else every 3 s: a class of 30 sessions polling a waiting run each second would cost
-# the trainer CPU for nothing. A status change redraws the panel only (see tw.live_panel).
+# the trainer CPU for nothing. A status change redraws the panel only (see train_widgets.live_panel).
 poll_s = (
     1.0
     if watched is not None and watched.active and not watched.waiting
@@ -38,15 +37,15 @@ poll_s = (
 )
 
 st.title(":material/model_training: Train the CNN")
-if st.session_state[tw.FLASH]:
-    st.toast(st.session_state[tw.FLASH])
-    st.session_state[tw.FLASH] = None
-actor = cw.identity_bar(root)
-cw.show_message()
-cw.class_model_line(root, tw.make_active)
+if st.session_state[train_widgets.FLASH]:
+    st.toast(st.session_state[train_widgets.FLASH])
+    st.session_state[train_widgets.FLASH] = None
+actor = class_widgets.identity_bar(root)
+class_widgets.show_message()
+class_widgets.class_model_line(root, train_widgets.make_active)
 
 # ---- live run and queue: polls the run folder; fast while training, slowly otherwise (CLI runs)
-live = st.fragment(run_every=poll_s)(tw.live_panel)
+live = st.fragment(run_every=poll_s)(train_widgets.live_panel)
 with st.container(border=True):
     live(root, actor)
 
@@ -54,14 +53,14 @@ with st.container(border=True):
 left, right = st.columns([1, 1], gap="large")
 with left:
     st.subheader("Settings")
-    tw.settings_form()
-    config, problems = tw.config_from_state()
+    train_widgets.settings_form()
+    config, problems = train_widgets.config_from_state()
     if config is not None:
-        st.caption(tw.preset_extras(config))
+        st.caption(train_widgets.preset_extras(config))
     for p in problems:
         st.error(p)
     if config is not None and not problems:
-        if measured_speed(config, root) is None and cached_speed(config) is None:
+        if will_measure(config, root):
             # The first time a configuration is seen here, a few training steps measure this machine.
             with st.spinner("Measuring this machine's speed for these settings: a few training steps, once ..."):
                 est = estimate(config, runs_root=root)
@@ -86,10 +85,10 @@ with left:
         if actor is None:  # a click forged past the disabled button
             st.error("Not started: type your name first.")
         else:
-            run_dir = runs.launch(config, root, owner=actor.name)
-            st.session_state[tw.WATCH] = run_dir.name
+            run_dir = runqueue.launch(config, root, owner=actor.name)
+            st.session_state[train_widgets.WATCH] = run_dir.name
             st.rerun()
-    cw.sweep_form(None if problems else config, root, actor)
+    class_widgets.sweep_form(None if problems else config, root, actor)
 
 with right:
     st.subheader("What the network sees")
@@ -97,8 +96,8 @@ with right:
     @st.fragment
     def preview(settings: dict) -> None:
         if st.button("New random examples", icon=":material/casino:", key="train_preview_redraw"):
-            st.session_state[tw.PREVIEW_SEED] += 1
-        st.image(tw.preview_mosaic(settings, st.session_state[tw.PREVIEW_SEED]), width="stretch")
+            st.session_state[train_widgets.PREVIEW_SEED] += 1
+        st.image(train_widgets.preview_mosaic(settings, st.session_state[train_widgets.PREVIEW_SEED]), width="stretch")
         st.caption(
             "Left: an original training image. Right: five random versions made with the current "
             "settings, exactly as training makes them."
@@ -106,7 +105,7 @@ with right:
         )
 
     if config is not None:
-        preview(tw.aug_settings(config))
+        preview(train_widgets.aug_settings(config))
 
 # ---- history: every run kept in the runs folder
 st.divider()
@@ -120,7 +119,7 @@ if not all_runs:
     st.caption(f"No runs yet in `{root}`.")
 else:
     # Polled on its own, like the live panel: statuses and accuracies change while a run trains.
-    st.fragment(run_every=3.0)(tw.history_table)(root)
+    st.fragment(run_every=3.0)(train_widgets.history_table)(root)
     by_id = {r.run_id: r for r in all_runs}
     pick = by_id[st.selectbox("Run", list(by_id), key="train_history_pick", help="The run the buttons act on.")]
     if pick.status == "failed":
@@ -133,7 +132,7 @@ else:
         icon=":material/analytics:",
         disabled=not usable,
         key="train_open_eval",
-        on_click=tw.make_active,
+        on_click=train_widgets.make_active,
         args=(f"run:{pick.run_id}", False),
     ):
         st.switch_page(PAGE_FILES["Evaluate"])
@@ -142,7 +141,7 @@ else:
         icon=":material/star:",
         disabled=not usable,
         key="train_make_active",
-        on_click=tw.make_active,
+        on_click=train_widgets.make_active,
         args=(f"run:{pick.run_id}",),
     )
     if pick.active:
@@ -151,38 +150,42 @@ else:
             icon=":material/stop:",
             disabled=not may["stop"] or pick.status == "stopping",
             key="train_history_stop",
-            on_click=cw.stop_clicked,
+            on_click=class_widgets.stop_clicked,
             args=(pick.run_id, root, actor),
             help=None if may["stop"] else "Only its owner or the teacher can stop this run.",
         )
     elif b3.button("Delete ...", icon=":material/delete:", disabled=not may["delete"], key="train_delete"):
-        st.session_state[tw.CONFIRM_DELETE] = pick.run_id
+        st.session_state[train_widgets.CONFIRM_DELETE] = pick.run_id
     if usable:
         with b4:
-            cw.download_button(
+            class_widgets.download_button(
                 registry.ModelRef(f"run:{pick.run_id}", pick.run_id, pick.model_path, pick.path / "run.json"),
                 "train_download",
             )
-    if actor is not None and actor.privileged and access.class_mode(cw.configured_password()):
+    if actor is not None and actor.privileged and access.class_mode(class_widgets.configured_password()):
         b5.button(
             "Pin as class model",
             icon=":material/push_pin:",
             disabled=not usable,
             key="train_pin",
-            on_click=cw.pin_clicked,
+            on_click=class_widgets.pin_clicked,
             args=(pick.run_id, root, actor),
         )
-    if st.session_state[tw.CONFIRM_DELETE] == pick.run_id:
+    if st.session_state[train_widgets.CONFIRM_DELETE] == pick.run_id:
         st.warning(f"Delete run `{pick.run_id}` and its model for good?")
         c1, c2, _ = st.columns([1, 1, 3])
         c1.button(
             "Yes, delete it",
             type="primary",
             key="train_delete_yes",
-            on_click=tw.delete_confirmed,
+            on_click=train_widgets.delete_confirmed,
             args=(pick.run_id, root, actor),
         )
-        c2.button("Cancel", key="train_delete_no", on_click=lambda: st.session_state.update({tw.CONFIRM_DELETE: None}))
+        c2.button(
+            "Cancel",
+            key="train_delete_no",
+            on_click=lambda: st.session_state.update({train_widgets.CONFIRM_DELETE: None}),
+        )
     with st.expander("Settings of this run"):
         st.json(pick.config, expanded=True)
-cw.shipped_downloads()
+class_widgets.shipped_downloads()

@@ -6,7 +6,7 @@ from fmnist_core.explain import overlay, overlay_on_source
 from fmnist_core.preprocess import DEFAULT_TOLERANCE, unusual_input
 from fmnist_core.registry import ModelError, default_photo_model, model_class_names, resolve
 from fmnist_core.segment import DEFAULT_METHOD, METHODS
-from ui import predict_widgets as w
+from ui import predict_widgets
 from ui.common import active_model, predictor_for
 from ui.frame import frame
 
@@ -69,13 +69,13 @@ with left:
     invert, tolerance = st.session_state["predict_invert"], st.session_state["predict_tolerance"]
     method = st.session_state["predict_segment"]
     if source == "Upload":
-        got = w.upload_input(invert, tolerance, method)
+        got = predict_widgets.upload_input(invert, tolerance, method)
     elif source == "Camera":
-        got = w.camera_input(invert, tolerance, method)
+        got = predict_widgets.camera_input(invert, tolerance, method)
     elif source == "Draw":
-        got = w.drawing_input()
+        got = predict_widgets.drawing_input()
     else:
-        got = w.test_image_input(model_class_names(ref))
+        got = predict_widgets.test_image_input(model_class_names(ref))
 
 if got is None:
     st.stop()
@@ -97,14 +97,14 @@ with right:
     if prepared.note:
         st.info(prepared.note)
     st.caption(f"Model: {ref.label}")
-    reasons = unusual_input(prepared.image, w.training_stats(), pred.probability)
+    reasons = unusual_input(prepared.image, predict_widgets.training_stats(), pred.probability)
     if reasons:
         st.warning(
             "This input is unlike the training images, so treat the answer with care: " + "; ".join(reasons) + "."
         )
-    st.plotly_chart(w.probability_chart(pred.probs, pred.class_names), key="predict_probs")
+    st.plotly_chart(predict_widgets.probability_chart(pred.probs, pred.class_names), key="predict_probs")
 
-w.steps_strip(prepared)
+predict_widgets.steps_strip(prepared)
 
 st.subheader("Why: Grad-CAM")
 st.caption(
@@ -117,4 +117,4 @@ c1.image(overlay(prepared.image, heat, size=280), caption="heat map over the 28x
 c2.image(overlay_on_source(heat, prepared, original), caption="heat map over the original", width=280)
 
 st.subheader(f"Training images labelled {pred.label}")
-st.image(w.class_examples(pred.index), width=84)
+st.image(predict_widgets.class_examples(pred.index), width=84)

@@ -24,10 +24,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the browser the tests drive (tests/browser_env.py)
 
-from fmnist_core import runs  # noqa: E402
-from fmnist_core.bench import CHROMIUM, CHROMIUM_ARGS, _free_port  # noqa: E402 - as bench app starts them
+from browser_env import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
+
+from fmnist_core import runqueue, runs  # noqa: E402
+from fmnist_core.bench.app import free_port  # noqa: E402
 from fmnist_core.config import preset  # noqa: E402
 
 
@@ -53,7 +55,7 @@ def start_server(runs_root: Path, port: int, log: Path) -> subprocess.Popen:
 
 def paused_run(runs_root: Path) -> int:
     """Queue a long run, wait until its trainer runs, pause it; its pid."""
-    run_dir = runs.launch(preset("paper", limit=6000, epochs=20), runs_root, owner="")
+    run_dir = runqueue.launch(preset("paper", limit=6000, epochs=20), runs_root, owner="")
     for _ in range(600):
         status = runs.read_json(run_dir / "status.json") or {}
         if status.get("state") == "running" and status.get("pid"):
@@ -70,7 +72,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--port", type=int, default=None, help="default: a free port")
     args = ap.parse_args()
-    args.port = args.port or _free_port()
+    args.port = args.port or free_port()
 
     from playwright.sync_api import sync_playwright
 

@@ -15,8 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from fmnist_core.bench import CHROMIUM, CHROMIUM_ARGS  # one list of browser flags for tests and bench
+from browser_env import CHROMIUM, CHROMIUM_ARGS
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Speed measurements (fmnist_core.estimate) go to a per-session folder, never to the user's
@@ -68,11 +67,11 @@ def tiny_run(tmp_path_factory, dataset) -> Path:
 
 def _stop_active_runs(root: Path) -> None:
     """Stop any run a test (or a failing one) left behind: never two trainers on this machine."""
-    from fmnist_core import runs
+    from fmnist_core import runqueue, runs
 
     for r in runs.list_runs(root):
         if r.active:
-            runs.request_stop(r.path)
+            runqueue.request_stop(r.path)
             runs.wait(r.path, timeout=120)
 
 

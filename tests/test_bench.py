@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core.train import cpu_has_bf16
+from fmnist_core.machine import cpu_has_bf16
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -33,7 +33,7 @@ def bench(*args: str, env: dict[str, str] | None = None) -> tuple[int, dict, str
 
 
 def test_paper_cnn_flops_match_the_layer_arithmetic():
-    from fmnist_core.bench import forward_flops, train_flops
+    from fmnist_core.bench.common import forward_flops, train_flops
     from fmnist_core.model import build
 
     # 2 x (output pixels x output channels x kernel area x input channels) per conv, 2 x in x out per dense.
@@ -44,7 +44,7 @@ def test_paper_cnn_flops_match_the_layer_arithmetic():
 
 
 def test_cpu_peak_estimate_is_cores_times_clock_times_width():
-    from fmnist_core.bench import cpu_peak_gflops
+    from fmnist_core.machine import cpu_peak_gflops
 
     peak = cpu_peak_gflops()
     assert peak["cores"] >= 1 and peak["ghz"] > 0
@@ -67,7 +67,7 @@ def test_bench_train_reports_both_loops_side_by_side():
     assert set(out["rows"]) == {"baseline", "project", "best"}
     # The 'best' row trains in the precision the fast preset picks on this CPU (never emulated bf16).
     from fmnist_core.config import preset
-    from fmnist_core.train import resolve_precision
+    from fmnist_core.machine import resolve_precision
 
     assert out["rows"]["best"]["precision"] == resolve_precision(preset("fast", batch_size=256))
 
@@ -148,7 +148,7 @@ def test_bench_app_opens_home_in_chromium(runs_root, tmp_path):
 
 
 def test_time_to_goals_takes_the_first_epoch_at_each_goal():
-    from fmnist_core.bench import TTA_GOALS, time_to_goals
+    from fmnist_core.bench.tta import TTA_GOALS, time_to_goals
 
     epochs = [
         {"epoch": 1, "test_accuracy": 0.905, "seconds": 100.0},

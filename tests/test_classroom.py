@@ -57,9 +57,9 @@ def cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 def test_start_always_queues_in_order_and_survives_a_restart(tmp_path):
     root = tmp_path / "runs"
     try:
-        a = runs.launch(LONG, root, run_id="a", owner="Ann")  # must outlive the CLI call below
-        b = runs.launch(TINY, root, run_id="b", owner="Bob")
-        c = runs.launch(TINY, root, run_id="c", owner="Ann")
+        a = runqueue.launch(LONG, root, run_id="a", owner="Ann")  # must outlive the CLI call below
+        b = runqueue.launch(TINY, root, run_id="b", owner="Bob")
+        c = runqueue.launch(TINY, root, run_id="c", owner="Ann")
         infos = {r.run_id: r for r in runs.list_runs(root)}
         assert not infos["a"].waiting and infos["a"].active  # started at once: capacity 1
         assert infos["b"].waiting and infos["c"].waiting
@@ -96,7 +96,7 @@ def test_capacity_two_starts_two(tmp_path, monkeypatch):
     root = tmp_path / "runs"
     try:
         for name in ("a", "b", "c"):
-            runs.launch(TINY, root, run_id=name)
+            runqueue.launch(TINY, root, run_id=name)
         assert [r.run_id for r in runqueue.waiting_runs(runs.list_runs(root))] == ["c"]
         assert [q.position for q in runqueue.queue_view(root)] == [0, 0, 1]
     finally:

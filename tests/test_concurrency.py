@@ -51,7 +51,7 @@ def _race_threads(root: Path, n: int) -> list[Path]:
 
     def click() -> None:
         barrier.wait()
-        d = runs.launch(preset("fast", limit=200, epochs=1), root)
+        d = runqueue.launch(preset("fast", limit=200, epochs=1), root)
         with lock:
             started.append(d)
 
@@ -95,12 +95,12 @@ def test_simultaneous_start_in_threads_queues_all_and_trains_one(tmp_path):
 _RACER = """
 import sys, time
 from pathlib import Path
-from fmnist_core import runs
+from fmnist_core import runqueue
 from fmnist_core.config import preset
 t0 = float(sys.argv[2])
 while time.time() < t0:
     time.sleep(0.001)
-print("accepted", runs.launch(preset("fast", limit=200, epochs=1), Path(sys.argv[1])))
+print("accepted", runqueue.launch(preset("fast", limit=200, epochs=1), Path(sys.argv[1])))
 """
 
 
@@ -247,7 +247,7 @@ def test_browser_sessions_keep_answering_while_a_run_trains(app_server, runs_roo
 
     from fmnist_core.classes import FASHION_CLASSES
 
-    run_dir = runs.launch(preset("fast", limit=3000, epochs=150), runs_root, run_id="training-now")
+    run_dir = runqueue.launch(preset("fast", limit=3000, epochs=150), runs_root, run_id="training-now")
     pages = []
     try:
         deadline = time.time() + 300

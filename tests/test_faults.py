@@ -22,7 +22,7 @@ import pytest
 from conftest import record
 
 from fmnist_core import data as data_mod
-from fmnist_core import registry, runs
+from fmnist_core import registry, runqueue, runs
 from fmnist_core.config import preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +76,7 @@ def test_trainer_killed_mid_epoch(tmp_path, tiny_run):
     shutil.copy(tiny_run / "model.keras", models / "shipped_copy.keras")
     before = {p: sha(p) for p in [root / "earlier" / "model.keras", models / "shipped_copy.keras"]}
 
-    run_dir = runs.launch(preset("fast", limit=3000, epochs=20), root, run_id="victim")
+    run_dir = runqueue.launch(preset("fast", limit=3000, epochs=20), root, run_id="victim")
 
     def training_started():
         p = runs.read_json(run_dir / "progress.json")
@@ -94,7 +94,7 @@ def test_trainer_killed_mid_epoch(tmp_path, tiny_run):
     assert "killed" in row["error"] or "unexpectedly" in row["error"]
     reap(pid)
     assert cli_runs(root)["victim"]["status"] == "failed"
-    assert runs.load_run(run_dir).status == "failed" and not runs.training_busy(root)
+    assert runs.load_run(run_dir).status == "failed" and runs.busy_slots(root) == 0
 
     # Every earlier model is byte-for-byte intact and still loads; the killed run offers no model.
     for path, digest in before.items():
@@ -104,7 +104,7 @@ def test_trainer_killed_mid_epoch(tmp_path, tiny_run):
     assert [m.key for m in registry.run_models(root)] == ["run:earlier"]
 
     # A new run can start at once and finishes.
-    new_dir = runs.launch(preset("fast", limit=200, epochs=1), root, run_id="after")
+    new_dir = runqueue.launch(preset("fast", limit=200, epochs=1), root, run_id="after")
     info = runs.wait(new_dir, timeout=600)
     assert info.status == "finished", (info.status, (new_dir / "train.log").read_text()[-2000:])
     registry.load_model(new_dir / "model.keras")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from fmnist_core import registry, runs
+from fmnist_core import access, registry, runqueue, runs
 from fmnist_core.config import preset
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,7 +93,7 @@ def test_delete_run_never_leaves_runs(tmp_path):
     (root / "evil").symlink_to(victim)
     for name in ["evil", "../victim", str(victim), "evil/..", ".."]:
         with pytest.raises(runs.RunError):
-            runs.delete_run(name, root)
+            runqueue.delete(name, root, access.ADMIN)
     assert (victim / "keep.txt").read_text() == "precious"
 
 
@@ -103,7 +103,7 @@ def test_launch_refuses_bad_run_ids_and_writes_nothing_outside(tmp_path):
     before = sorted(p.name for p in tmp_path.iterdir())
     for name in ["../escape", "/tmp/escape", "a/b", "x\0y", "ok\n"]:
         with pytest.raises(runs.RunError):
-            runs.launch(preset("fast", limit=100, epochs=1), root, run_id=name)
+            runqueue.launch(preset("fast", limit=100, epochs=1), root, run_id=name)
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     assert [p.name for p in root.iterdir() if not p.name.startswith(".")] == []  # only the lock files
 

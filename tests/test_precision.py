@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from fmnist_core.config import preset
-from fmnist_core.train import cpu_flags, cpu_has_bf16, cpu_isa, resolve_precision
+from fmnist_core.machine import cpu_flags, cpu_has_bf16, cpu_isa, resolve_precision
 
 # Excerpts of /proc/cpuinfo of the two machine kinds this project meets (both report 'AMD EPYC').
 AVX2_ONLY = "processor\t: 0\nmodel name\t: AMD EPYC\nflags\t\t: fpu sse2 avx fma avx2 bmi2\n"
@@ -131,7 +131,7 @@ def test_fmnist_cpuinfo_makes_this_machine_the_avx2_kind(monkeypatch):
     # make test-avx2 relies on this: every CPU question goes through the one file it names.
     from pathlib import Path
 
-    from fmnist_core.train import cpu_model, cpuinfo_text
+    from fmnist_core.machine import cpu_model, cpuinfo_text
 
     avx2 = Path(__file__).parent / "fixtures" / "cpuinfo-avx2.txt"
     monkeypatch.setenv("FMNIST_CPUINFO", str(avx2))

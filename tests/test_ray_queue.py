@@ -1,6 +1,6 @@
 """The queue on a real Ray cluster: a local head started here (``ray start --head``), stopped at the end.
 
-Four tiny runs are queued through the app's own code path (``runs.launch``, as the Train page's
+Four tiny runs are queued through the app's own code path (``runqueue.launch``, as the Train page's
 Start does) with ``FMNIST_RAY_ADDRESS`` set, and the queue is moved on by ``runqueue.dispatch``
 as the page's poll does. Two train to the end (every run-directory file, trained at the same
 time), one is stopped through the stop file while Ray runs it, and one has its trainer killed
@@ -93,10 +93,10 @@ def test_queued_runs_train_stop_and_fail_as_ray_jobs(ray_head, tmp_path, monkeyp
     tiny = preset("fast", limit=400, epochs=1)
     longer = preset("fast", **STOPPABLE_RUN)
     ids = {
-        "a": runs.launch(tiny, root, run_id="a", owner="Ann"),
-        "b": runs.launch(tiny, root, run_id="b", owner="Bob"),
-        "stop": runs.launch(longer, root, run_id="stop", owner="Ann"),
-        "kill": runs.launch(longer, root, run_id="kill", owner="Bob"),
+        "a": runqueue.launch(tiny, root, run_id="a", owner="Ann"),
+        "b": runqueue.launch(tiny, root, run_id="b", owner="Bob"),
+        "stop": runqueue.launch(longer, root, run_id="stop", owner="Ann"),
+        "kill": runqueue.launch(longer, root, run_id="kill", owner="Bob"),
     }
     jobs = {k: runs.read_json(d / "status.json")["ray_job"] for k, d in ids.items()}
     assert all(j.startswith("fmnist-") for j in jobs.values())

@@ -19,7 +19,7 @@ def fake_run(
     root, run_id, *, images_per_s, n_train, epochs, batch_size=32, augment=True, precision="float32", machine=None
 ):
     """A finished run folder with just the files the estimate reads (trained here unless ``machine``)."""
-    from fmnist_core.train import cpu_has_bf16, cpu_isa, cpu_model
+    from fmnist_core.machine import cpu_has_bf16, cpu_isa, cpu_model
 
     here = {"cpu": cpu_model(), "cores": os.cpu_count(), "bf16": cpu_has_bf16(), "isa": cpu_isa()}
     d = root / run_id
@@ -131,7 +131,7 @@ def test_the_run_that_saw_most_images_is_preferred(tmp_path):
 
 
 def test_shipped_model_counts_only_if_trained_on_this_machine_kind(tmp_path):
-    from fmnist_core.train import cpu_has_bf16, cpu_isa, cpu_model
+    from fmnist_core.machine import cpu_has_bf16, cpu_isa, cpu_model
 
     models = tmp_path / "models"
     models.mkdir()

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from conftest import TINY_RUN
 
-from fmnist_core import runs
+from fmnist_core import runqueue, runs
 from fmnist_core.config import preset
 from fmnist_core.evaluate import log_loss, report
 from fmnist_core.train import train
@@ -63,7 +63,7 @@ def test_stop_request_ends_early_and_keeps_a_model(tmp_path, dataset):
         if p.get("epoch", 0) >= 2 and p.get("batch", 0) >= 3:
             break
         time.sleep(0.1)
-    runs.request_stop(run_dir)
+    runqueue.request_stop(run_dir)
     t_stop = time.time()
     worker.join(300)
     assert not worker.is_alive()

@@ -99,7 +99,8 @@ def show_message() -> None:
     (st.error if kind == "error" else st.success)(text)
 
 
-def _say(kind: str, text: str) -> None:
+def _flash(kind: str, text: str) -> None:
+    """Keep a message to show for a few seconds above the panel (survives the rerun an on_click causes)."""
     st.session_state[MSG] = (kind, text, time.time() + MSG_SECONDS)
 
 
@@ -108,7 +109,7 @@ def _claim(root: Path) -> None:
     try:
         actor = access.claim_name(root, st.session_state.get("class_name_input", ""), st.session_state[KEY])
     except (ValueError, access.AccessError) as exc:
-        _say("error", f"Name not taken: {exc}")
+        _flash("error", f"Name not taken: {exc}")
         return
     st.session_state[ME] = actor.name  # the cookie follows on this run (keep_in_browser)
 
@@ -148,9 +149,9 @@ def _unlock() -> None:
     st.session_state[TEACHER] = ok
     st.session_state["class_teacher_pw"] = ""
     if ok:
-        _say("success", "Teacher tools unlocked.")
+        _flash("success", "Teacher tools unlocked.")
     else:
-        _say("error", "Wrong teacher password.")
+        _flash("error", "Wrong teacher password.")
 
 
 def identity_bar(root: Path) -> access.Actor | None:
@@ -220,25 +221,18 @@ def _act(what: str, fn: Any, *args: Any) -> None:
     try:
         out = fn(*args)
     except (access.AccessError, runs.RunError) as exc:
-        _say("error", f"Not done: {exc}")
+        _flash("error", f"Not done: {exc}")
         return
-    _say("success", what + (f" ({out})" if isinstance(out, str) else ""))
+    _flash("success", what + (f" ({out})" if isinstance(out, str) else ""))
 
 
 def stop_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
     """on_click of Stop / Cancel: the core checks that ``actor`` may act on ``run_id``."""
     actor = still_me(actor, root)  # the live panel's fragment may hold an actor drawn before a release
     if actor is None:
-        _say("error", "Not done: type your name first.")
+        _flash("error", "Not done: type your name first.")
         return
     _act(f"Run `{run_id}`", runqueue.stop, run_id, root, actor)
-
-
-def delete_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
-    if actor is None:
-        _say("error", "Not done: type your name first.")
-        return
-    _act(f"Run `{run_id}` deleted.", runqueue.delete, run_id, root, actor)
 
 
 def pin_clicked(run_id: str, root: Path, actor: access.Actor | None) -> None:
@@ -253,9 +247,9 @@ def clear_clicked(root: Path, actor: access.Actor | None) -> None:
     try:
         done = runqueue.clear_queue(root, actor)
     except access.AccessError as exc:
-        _say("error", f"Not done: {exc}")
+        _flash("error", f"Not done: {exc}")
         return
-    _say("success", f"Queue cleared: {len(done)} waiting runs cancelled.")
+    _flash("success", f"Queue cleared: {len(done)} waiting runs cancelled.")
 
 
 # ---------------------------------------------------------------- the queue
@@ -404,7 +398,7 @@ def sweep_form(config: TrainConfig | None, root: Path, actor: access.Actor | Non
             except (ValueError, runs.RunError) as exc:
                 st.error(f"Not queued: {exc}")
             else:
-                _say("success", f"Sweep `{sweep_id}`: {len(dirs)} runs queued.")
+                _flash("success", f"Sweep `{sweep_id}`: {len(dirs)} runs queued.")
                 st.rerun()
 
 
@@ -420,7 +414,11 @@ def sweep_section() -> None:
     varied, rows = sweep_rows(infos, sweep_id)
     pc = st.column_config.NumberColumn(format="%.2f %%")
     table = [
-        {**r, "test_accuracy": _pct(r["test_accuracy"]), "best_val_accuracy": _pct(r["best_val_accuracy"])}
+        {
+            **r,
+            "test_accuracy": _as_percent(r["test_accuracy"]),
+            "best_val_accuracy": _as_percent(r["best_val_accuracy"]),
+        }
         for r in rows
     ]
     st.dataframe(table, hide_index=True, column_config={"test_accuracy": pc, "best_val_accuracy": pc})
@@ -430,7 +428,8 @@ def sweep_section() -> None:
     st.caption(f"{done} of {len(rows)} runs finished. Test accuracy on the 10,000 test images.")
 
 
-def _pct(v: float | None) -> float | None:
+def _as_percent(v: float | None) -> float | None:
+    """An accuracy (0-1) as a number of percent (0-100) for the table's %.2f %% column."""
     return None if v is None else 100 * v
 
 

@@ -79,7 +79,7 @@ def box_canvas(original: Image.Image, key: str) -> tuple[float, float, float, fl
     return (left / scale, top / scale, (left + bw) / scale, (top + bh) / scale)
 
 
-def _photo(data: bytes, invert: str, tolerance: float, method: str = DEFAULT_METHOD) -> Source:
+def _uploaded_photo(data: bytes, invert: str, tolerance: float, method: str = DEFAULT_METHOD) -> Source:
     try:
         original = load_image(data)
     except ImageError as exc:
@@ -104,13 +104,13 @@ def upload_input(invert: str, tolerance: float, method: str = DEFAULT_METHOD) ->
         key="predict_upload",
         help="One garment, the whole garment in view; any background (the garment is found by segmentation).",
     )
-    return _photo(up.getvalue(), invert, tolerance, method) if up is not None else None
+    return _uploaded_photo(up.getvalue(), invert, tolerance, method) if up is not None else None
 
 
 def camera_input(invert: str, tolerance: float, method: str = DEFAULT_METHOD) -> Source:
     """A camera shot through the photo pipeline."""
     shot = st.camera_input("Photograph one garment, the whole garment in view", key="predict_camera")
-    return _photo(shot.getvalue(), invert, tolerance, method) if shot is not None else None
+    return _uploaded_photo(shot.getvalue(), invert, tolerance, method) if shot is not None else None
 
 
 def drawing_input() -> Source:

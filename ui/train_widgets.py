@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 from fmnist_core import access, runqueue, runs
 from fmnist_core.config import PRESETS, TrainConfig
 from fmnist_core.estimate import config_problems, format_duration, preset_description
-from ui import class_widgets as cw
+from ui import class_widgets
 from ui.common import MODEL_KEY, dataset_arrays, runs_root
 
 PRESET_KEY = "train_preset"
@@ -45,22 +45,26 @@ STATUS_COLOR = {"running": "blue", "queued": "gray", "stopping": "orange", "fini
 # ---------------------------------------------------------------- state
 
 
+# The TrainConfig fields the form edits, each kept in session state as "train_<field>", and the
+# type its widget value is read back as. The training-image limit is two widgets (see below).
+FORM_FIELDS: tuple[tuple[str, type], ...] = (
+    ("epochs", int),
+    ("batch_size", int),
+    ("learning_rate", float),
+    ("seed", int),
+    ("augment", bool),
+    ("rotation_deg", float),
+    ("shift", float),
+    ("zoom", float),
+    ("hflip", bool),
+    ("erase_prob", float),
+)
+
+
 def _fields(cfg: TrainConfig) -> dict[str, Any]:
     """Widget key -> value for the settings the form exposes."""
-    return {
-        "train_epochs": cfg.epochs,
-        "train_batch_size": cfg.batch_size,
-        "train_learning_rate": cfg.learning_rate,
-        "train_use_all": cfg.limit is None,
-        "train_limit": cfg.limit or 6000,
-        "train_seed": cfg.seed,
-        "train_augment": cfg.augment,
-        "train_rotation_deg": float(cfg.rotation_deg),
-        "train_shift": float(cfg.shift),
-        "train_zoom": float(cfg.zoom),
-        "train_hflip": cfg.hflip,
-        "train_erase_prob": float(cfg.erase_prob),
-    }
+    values = {f"train_{name}": kind(getattr(cfg, name)) for name, kind in FORM_FIELDS}
+    return {**values, "train_use_all": cfg.limit is None, "train_limit": cfg.limit or 6000}
 
 
 def init_train_state() -> None:
@@ -82,19 +86,8 @@ def _apply_preset() -> None:
 def config_from_state() -> tuple[TrainConfig | None, list[str]]:
     """The TrainConfig the form describes (preset + overrides), or None and the problems."""
     s = st.session_state
-    changes = {
-        "epochs": int(s.train_epochs),
-        "batch_size": int(s.train_batch_size),
-        "learning_rate": float(s.train_learning_rate),
-        "limit": None if s.train_use_all else int(s.train_limit),
-        "seed": int(s.train_seed),
-        "augment": bool(s.train_augment),
-        "rotation_deg": float(s.train_rotation_deg),
-        "shift": float(s.train_shift),
-        "zoom": float(s.train_zoom),
-        "hflip": bool(s.train_hflip),
-        "erase_prob": float(s.train_erase_prob),
-    }
+    changes: dict[str, Any] = {name: kind(s[f"train_{name}"]) for name, kind in FORM_FIELDS}
+    changes["limit"] = None if s.train_use_all else int(s.train_limit)
     try:
         cfg = PRESETS[s[PRESET_KEY]].replace(**changes)
     except (ValueError, TypeError) as exc:
@@ -308,7 +301,7 @@ def progress_line(prog: dict[str, Any] | None, status: str) -> tuple[float, str]
     return frac, f"Epoch {epoch} of {epochs} · {what}{speed}{eta}"
 
 
-def pct(v: float | None) -> str:
+def percent_text(v: float | None) -> str:
     return "-" if v is None else f"{v:.1%}"
 
 
@@ -318,7 +311,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     Each poll also moves the queue on (``runqueue.dispatch``), so no daemon is needed.
     """
     runqueue.dispatch(root, wait=False)
-    cw.show_message()  # the outcome of a click inside this fragment (it reruns only the fragment)
+    class_widgets.show_message()  # the outcome of a click inside this fragment (it reruns only the fragment)
     all_runs = runs.list_runs(root)
     queue = runqueue.queue_view(root, all_runs)
     run = watched_run(all_runs)
@@ -342,7 +335,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
                 type="primary",
                 key="train_stop",
                 disabled=run.status == "stopping",
-                on_click=cw.stop_clicked,
+                on_click=class_widgets.stop_clicked,
                 args=(run.run_id, root, actor),
                 help="Ends the run after the current batch and keeps the best weights so far.",
                 width="stretch",
@@ -350,7 +343,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
         else:
             button.caption(f"Only {run.owner or 'its owner'} or the teacher can stop this run.")
         if run.waiting:
-            st.info(cw.position_line(run, queue), icon=":material/hourglass_top:")
+            st.info(class_widgets.position_line(run, queue), icon=":material/hourglass_top:")
         else:
             frac, text = progress_line(runs.read_json(run.path / "progress.json"), run.status)
             st.progress(frac, text=text)
@@ -359,19 +352,19 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     else:
         dur = format_duration(run.duration_s)
         st.success(
-            f"Run {run.status} after {run.epochs_done} epochs in {dur}: test accuracy **{pct(run.test_accuracy)}** "
+            f"Run {run.status} after {run.epochs_done} epochs in {dur}: test accuracy **{percent_text(run.test_accuracy)}** "
             "on the 10,000 test images."
         )
     last = run.metrics[-1] if run.metrics else {}
     epochs = run.config.get("epochs")
     m = st.columns(4)
     m[0].metric("Epochs done", f"{run.epochs_done} / {epochs}")
-    m[1].metric("Training accuracy", pct(last.get("accuracy")))
-    m[2].metric("Validation accuracy", pct(last.get("val_accuracy")))
+    m[1].metric("Training accuracy", percent_text(last.get("accuracy")))
+    m[2].metric("Validation accuracy", percent_text(last.get("val_accuracy")))
     if run.test_accuracy is not None:
-        m[3].metric("Test accuracy", pct(run.test_accuracy))
+        m[3].metric("Test accuracy", percent_text(run.test_accuracy))
     else:
-        m[3].metric("Best validation accuracy", pct(run.best_val_accuracy))
+        m[3].metric("Best validation accuracy", percent_text(run.best_val_accuracy))
     if run.metrics:
         fig = curves_figure(run.metrics, epochs)
         # Which run the chart belongs to, in the figure itself: while the panel redraws for another
@@ -380,7 +373,7 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
         st.plotly_chart(fig, key="train_curves", config={"displaylogo": False})
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
-    cw.queue_panel(root, queue, actor)
+    class_widgets.queue_panel(root, queue, actor)
 
 
 # ---------------------------------------------------------------- history
