@@ -69,7 +69,7 @@ def _migrate_link_key(root: Path) -> None:
     if access.rekey(root, old, fresh):
         st.session_state[KEY] = fresh
     elif not access.name_for_key(root, st.session_state[KEY]):
-        _say("error", "This link no longer carries a name: type yours (the teacher can release a name in use).")
+        _flash("error", "This link no longer carries a name: type yours (the teacher can release a name in use).")
 
 
 def current_actor() -> access.Actor | None:
@@ -119,7 +119,7 @@ def _not_me() -> None:
     ss = st.session_state
     ss[FORGET], ss[KEY] = ss[KEY], access.new_key()
     ss[ME], ss[TEACHER] = "", False
-    _say("success", "This browser forgot the name. It stays reserved: on another computer, the teacher can release it.")
+    _flash("success", "This browser forgot the name. It stays reserved: on another computer, the teacher can release it.")
 
 
 def _release(root: Path) -> None:
@@ -128,12 +128,12 @@ def _release(root: Path) -> None:
     try:
         done = access.release_name(root, name, current_actor() or access.Actor("", "learner"))
     except access.AccessError as exc:
-        _say("error", f"Not done: {exc}")
+        _flash("error", f"Not done: {exc}")
         return
     if done:
-        _say("success", f"{name} released: it names no browser now; the next one to type it gets it.")
+        _flash("success", f"{name} released: it names no browser now; the next one to type it gets it.")
     else:
-        _say("error", f"Not done: {name!r} is not in use.")
+        _flash("error", f"Not done: {name!r} is not in use.")
 
 
 def still_me(actor: access.Actor | None, root: Path) -> access.Actor | None:
