@@ -119,7 +119,9 @@ def _not_me() -> None:
     ss = st.session_state
     ss[FORGET], ss[KEY] = ss[KEY], access.new_key()
     ss[ME], ss[TEACHER] = "", False
-    _flash("success", "This browser forgot the name. It stays reserved: on another computer, the teacher can release it.")
+    _flash(
+        "success", "This browser forgot the name. It stays reserved: on another computer, the teacher can release it."
+    )
 
 
 def _release(root: Path) -> None:
