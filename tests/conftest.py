@@ -82,10 +82,30 @@ def _runs_folder(parent: Path, tiny_run: Path) -> Path:
     return root
 
 
-@pytest.fixture(scope="module")
-def module_runs_root(tmp_path_factory, tiny_run) -> Iterator[Path]:
-    """The runs folder of the module's app server (one per test module, see ``app_server``)."""
+def _own_server_env(request) -> dict[str, str] | None:
+    """The module's ``SERVER_ENV`` (e.g. class mode's teacher password): it then gets its own server."""
+    return getattr(request.module, "SERVER_ENV", None)
+
+
+@pytest.fixture(scope="session")
+def shared_runs_root(tmp_path_factory, tiny_run) -> Iterator[Path]:
+    """The runs folder of the app server shared by every module without a ``SERVER_ENV``."""
     root = _runs_folder(tmp_path_factory.mktemp("served"), tiny_run)
+    yield root
+    _stop_active_runs(root)
+
+
+@pytest.fixture(scope="module")
+def module_runs_root(request, tmp_path_factory, tiny_run) -> Iterator[Path]:
+    """The runs folder of the module's app server (see ``app_server``).
+
+    Runs a module leaves active are stopped when it ends, also in the shared folder: the next
+    module must not find a trainer on the machine.
+    """
+    if _own_server_env(request) is None:
+        root = request.getfixturevalue("shared_runs_root")
+    else:
+        root = _runs_folder(tmp_path_factory.mktemp("served"), tiny_run)
     yield root
     _stop_active_runs(root)
 
@@ -94,8 +114,9 @@ def module_runs_root(tmp_path_factory, tiny_run) -> Iterator[Path]:
 def runs_root(request, tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
     """An isolated runs folder holding a copy of the tiny run; the app and CLI use it.
 
-    Tests that also use ``app_server`` get the server's folder, shared by the tests of their module
-    (runs they start stay listed for the next test there); all others get a fresh folder.
+    Tests that also use ``app_server`` get the server's folder, shared by the tests of every module
+    on that server (runs they start stay listed for the next test there); all others get a fresh
+    folder.
     """
     if "app_server" in request.fixturenames:
         root = request.getfixturevalue("module_runs_root")
@@ -112,16 +133,10 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app_server(module_runs_root):
-    """`streamlit run app.py` on a free localhost port, with its own runs folder; yields the URL.
-
-    One server per test module: starting it (and loading TensorFlow and a model in it) costs 10-20 s
-    on the slow CPU, and every browser test opens its own tab, so tests do not share a session.
-    """
-    runs_root = module_runs_root
+def _serve(runs_root: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """`streamlit run app.py` on a free localhost port over ``runs_root``; yields the URL, then stops it."""
     port = _free_port()
-    env = {**os.environ, "FMNIST_RUNS_DIR": str(runs_root), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    env = {**os.environ, "FMNIST_RUNS_DIR": str(runs_root), "TF_CPP_MIN_LOG_LEVEL": "3", **extra_env}
     log = open(runs_root.parent / "streamlit.log", "wb")
     proc = subprocess.Popen(
         [
@@ -162,6 +177,28 @@ def app_server(module_runs_root):
         proc.kill()
         proc.wait()
     log.close()
+
+
+@pytest.fixture(scope="session")
+def shared_app_server(shared_runs_root) -> Iterator[str]:
+    """The app server of every module without a ``SERVER_ENV``, over ``shared_runs_root``."""
+    yield from _serve(shared_runs_root, {})
+
+
+@pytest.fixture(scope="module")
+def app_server(request, module_runs_root) -> Iterator[str]:
+    """`streamlit run app.py` on a free localhost port, with its runs folder; yields the URL.
+
+    Starting a server (and loading TensorFlow and a model in it) costs 10-20 s on the slow CPU, so
+    the browser modules share one (every browser test opens its own tab, so tests do not share a
+    session). A module that needs the server in another mode sets ``SERVER_ENV`` (a dict of
+    environment variables) and gets a server of its own.
+    """
+    extra_env = _own_server_env(request)
+    if extra_env is None:
+        yield request.getfixturevalue("shared_app_server")
+    else:
+        yield from _serve(module_runs_root, extra_env)
 
 
 @pytest.fixture(scope="session")

@@ -22,11 +22,13 @@ from fmnist_core import runqueue, runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "s3cret-for-tests"
+# Class mode is a server setting: this module gets an app server of its own (conftest.app_server).
+SERVER_ENV = {"FMNIST_TEACHER_PASSWORD": PASSWORD}
 
 
 @pytest.fixture(scope="module")
 def class_mode():
-    """A teacher password in the environment of this module's app server (set up before it)."""
+    """A teacher password in this process's environment too, while the module runs."""
     old = os.environ.get("FMNIST_TEACHER_PASSWORD")
     os.environ["FMNIST_TEACHER_PASSWORD"] = PASSWORD
     yield

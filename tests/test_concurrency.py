@@ -250,10 +250,8 @@ def test_browser_sessions_keep_answering_while_a_run_trains(app_server, runs_roo
     run_dir = runqueue.launch(preset("fast", limit=3000, epochs=150), runs_root, run_id="training-now")
     pages = []
     try:
-        deadline = time.time() + 300
-        while (runs.read_json(run_dir / "progress.json", {}) or {}).get("phase") != "train":
-            assert time.time() < deadline and runs.load_run(run_dir).active, (run_dir / "train.log").read_text()[-2000:]
-            time.sleep(1)
+        # The sessions open while the trainer starts up (TensorFlow, the data): nothing is uploaded
+        # before it trains.
         for _ in range(3):
             ctx = browser.new_context(viewport={"width": 1400, "height": 1000})
             pg = ctx.new_page()
@@ -263,6 +261,10 @@ def test_browser_sessions_keep_answering_while_a_run_trains(app_server, runs_roo
             _open_predict(pg, app_server)
             pages.append(pg)
         files = _upload_files(tmp_path)
+        deadline = time.time() + 300
+        while (runs.read_json(run_dir / "progress.json", {}) or {}).get("phase") != "train":
+            assert time.time() < deadline and runs.load_run(run_dir).active, (run_dir / "train.log").read_text()[-2000:]
+            time.sleep(0.25)
         uploads = predictions = refusals = 0
         # Each round, every session uploads at (nearly) the same moment, then each answer is read:
         # session k gets file (round + k) so good and hostile files are in flight together.

@@ -18,8 +18,11 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 from conftest import STOPPABLE_RUN
@@ -41,8 +44,33 @@ def _free_ports(n: int) -> list[int]:
     return ports
 
 
+@pytest.fixture(scope="session")
+def session_end() -> Iterator[list[threading.Thread]]:
+    """Clean-ups that may finish in the background while later tests run; joined at session end."""
+    threads: list[threading.Thread] = []
+    yield threads
+    for t in threads:
+        t.join()
+
+
+def _stop_head(proc: subprocess.Popen, log: IO[bytes], tmp: str) -> None:
+    # SIGTERM lets `ray start --block` stop its services (measured: it takes the whole 8 s it is
+    # given); then make sure the whole group is gone.
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(8)
+    except subprocess.TimeoutExpired:
+        pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    log.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 @pytest.fixture(scope="module")
-def ray_head():
+def ray_head(session_end):
     """A one-node Ray cluster (2 CPUs) in its own temp dir and process group; yields the job address."""
     pytest.importorskip("ray", reason="pip install -r requirements-ray.txt")  # make test installs it
     gcs, dash, client, agent = _free_ports(4)
@@ -71,18 +99,10 @@ def ray_head():
                 pytest.fail("the Ray head did not start: " + (Path(tmp) / "head.log").read_text()[-3000:])
             time.sleep(1)
     yield address
-    # SIGTERM lets `ray start --block` stop its services; then make sure the whole group is gone.
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(8)
-    except subprocess.TimeoutExpired:
-        pass
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    log.close()
-    shutil.rmtree(tmp, ignore_errors=True)
+    # The head stops in the background, while the next tests run; pytest waits for it at the end.
+    stopper = threading.Thread(target=_stop_head, args=(proc, log, tmp), name="stop-ray-head")
+    stopper.start()
+    session_end.append(stopper)
 
 
 def test_queued_runs_train_stop_and_fail_as_ray_jobs(ray_head, tmp_path, monkeypatch):
@@ -119,7 +139,7 @@ def test_queued_runs_train_stop_and_fail_as_ray_jobs(ray_head, tmp_path, monkeyp
             killed = True
         if stopped and killed and not any(r.active for r in runs.list_runs(root)):
             break
-        time.sleep(1)
+        time.sleep(0.25)  # a short poll: the stop and the kill land as soon as training begins
     info = {k: runs.load_run(d) for k, d in ids.items()}
     assert {k: i.status for k, i in info.items()} == {
         "a": "finished",
@@ -146,7 +166,7 @@ def test_queued_runs_train_stop_and_fail_as_ray_jobs(ray_head, tmp_path, monkeyp
         deadline = time.time() + 90
         while (status := client.get_job_status(job_id)) in (JobStatus.PENDING, JobStatus.RUNNING):
             assert time.time() < deadline, f"Ray job {job_id} still {status} 90 s after its run ended"
-            time.sleep(1)
+            time.sleep(0.25)
         return status
 
     assert final_status(jobs["a"]) == JobStatus.SUCCEEDED
