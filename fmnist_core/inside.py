@@ -23,6 +23,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -223,10 +224,11 @@ class TestMap:
         k = min(k, len(ref))
         near = np.argpartition(d2, k - 1, axis=1)[:, :k]
         out = np.empty((len(q), 2), np.float32)
-        scale = float(np.mean(ref * ref)) * ref.shape[1] + 1e-12
+        size = float(np.sqrt(np.mean((ref * ref).sum(1)))) + 1e-12  # a typical feature vector's length
         for row, idx in enumerate(near):
-            d = np.sqrt(d2[row, idx])
-            if d.min() <= 1e-5 * np.sqrt(scale):  # the same image (up to float rounding)
+            # Exact distances for the candidates: the expansion above cancels badly near 0 in float32.
+            d = np.linalg.norm(ref[idx] - q[row], axis=1)
+            if d.min() <= 1e-4 * size:  # the same image (up to the rounding of another batch size)
                 out[row] = self.xy[idx[np.argmin(d)]]
             else:
                 w = 1 / d
@@ -336,7 +338,7 @@ def load_map(path: Path, n: int | None = None) -> TestMap | None:
                 layer_names=layers,
                 channel_max=tuple(z[f"max_{i}"] for i in range(len(layers))),
             )
-    except (OSError, ValueError, KeyError, EOFError):
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
     size = len(tm.xy)
     shapes_ok = len(tm.features) == size == len(tm.probs) and all(len(m) == size for m in tm.channel_max)
