@@ -190,6 +190,28 @@ class Inside:
         return np.moveaxis(kernel[:, :, 0, :], -1, 0)
 
 
+def mosaic(maps: np.ndarray, cols: int = 4, gap: int = 1) -> np.ndarray:
+    """(k, h, w) maps as one (rows*(h+gap)-gap, cols*(w+gap)-gap) float32 image, row by row; gaps are NaN.
+
+    Each map keeps its own values (no per-tile scaling), so tiles compare like for like; NaN gaps
+    draw as blank in Plotly and matplotlib.
+    """
+    maps = np.asarray(maps, np.float32)
+    k, h, w = maps.shape
+    rows = max(1, -(-k // cols))
+    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), np.nan, np.float32)
+    for i in range(k):
+        r, c = divmod(i, cols)
+        out[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = maps[i]
+    return out
+
+
+def tile_centres(k: int, h: int, w: int, cols: int = 4, gap: int = 1) -> np.ndarray:
+    """(k, 2) (x, y) pixel centres of the tiles of ``mosaic``: where a click on a tile lands."""
+    r, c = np.divmod(np.arange(k), cols)
+    return np.stack([c * (w + gap) + (w - 1) / 2, r * (h + gap) + (h - 1) / 2], axis=1)
+
+
 # ---------------------------------------------------------------- the map of the test set
 
 
