@@ -72,8 +72,8 @@ with right:
     st.caption(f"Model: {ref.label}")
 
 
-def on_grid_click(layer_name: str) -> None:
-    channel = iw.clicked_channel(state.get(f"inside_grid_{layer_name}"))
+def on_grid_click(layer_name: str, channels: tuple[int, ...]) -> None:
+    channel = iw.clicked_channel(state.get(f"inside_grid_{layer_name}"), channels)
     if channel is not None:
         state["inside_zoom"] = (layer_name, channel)
         state["inside_layer"], state["inside_channel"] = layer_name, channel
@@ -88,16 +88,19 @@ for col, layer in zip(cols, view.layers, strict=True):
     col.plotly_chart(
         iw.grid_figure(layer, zoom[1] if zoom and zoom[0] == layer.name else None),
         key=f"inside_grid_{layer.name}",
-        on_select=lambda n=layer.name: on_grid_click(n),
+        on_select=lambda n=layer.name, ch=tuple(layer.channels): on_grid_click(n, ch),
         selection_mode="points",
         config={"displayModeBar": False},
+        theme=None,  # Streamlit's theme would replace the Inferno colours
     )
 d1, d2, d3 = st.columns(3)
 d1.plotly_chart(iw.dense_figure(view), key="inside_dense")
 d2.plotly_chart(w.probability_chart(view.probs, names), key="inside_probs")
 with d3:
     st.markdown(f"**First layer's {len(probe.filters())} filters** (3×3; red +, blue −)")
-    st.plotly_chart(iw.filters_figure(probe.filters()), key="inside_filters", config={"displayModeBar": False})
+    st.plotly_chart(
+        iw.filters_figure(probe.filters()), key="inside_filters", config={"displayModeBar": False}, theme=None
+    )
 
 tm = iw.test_map(ref)  # computed once per model (progress bar), then from disk in a fraction of a second
 y, x_test = data["y_test"], data["x_test"]

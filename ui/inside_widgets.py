@@ -96,15 +96,16 @@ def grid_figure(layer: inside.LayerView, selected: int | None = None, height: in
     return _image_axes(fig, height)
 
 
-def clicked_channel(event) -> int | None:
-    """The channel of a click on ``grid_figure`` (its scatter point's customdata), or None."""
-    points = (event or {}).get("selection", {}).get("points", []) if isinstance(event, dict) else []
-    if not points and event is not None and hasattr(event, "selection"):
-        points = event.selection.get("points", [])
+def clicked_channel(event, channels: Sequence[int]) -> int | None:
+    """The channel of a click on ``grid_figure``: its scatter point's index names the tile, or None."""
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return None
     for p in points:
-        data = p.get("customdata")
-        if isinstance(data, list | tuple) and data:
-            return int(data[0])
+        i = p.get("point_index", p.get("point_number"))
+        if p.get("curve_number") == 1 and isinstance(i, int) and 0 <= i < len(channels):
+            return int(channels[i])
     return None
 
 
@@ -189,13 +190,13 @@ def map_figure(
 
 def selected_indices(event, members: list[np.ndarray]) -> np.ndarray:
     """Test indices of the points in a box/lasso/click selection of ``map_figure`` (each once, in order)."""
-    points = []
-    if event is not None:
-        selection = event.get("selection", {}) if isinstance(event, dict) else getattr(event, "selection", {})
-        points = selection.get("points", []) if selection else []
+    try:
+        points = event["selection"]["points"]
+    except (KeyError, TypeError):
+        return np.array([], dtype=int)
     out = []
     for p in points:
         curve, i = p.get("curve_number"), p.get("point_index", p.get("point_number"))
-        if isinstance(curve, int) and isinstance(i, int) and 0 <= curve < len(members) and i < len(members[curve]):
+        if isinstance(curve, int) and isinstance(i, int) and 0 <= curve < len(members) and 0 <= i < len(members[curve]):
             out.append(int(members[curve][i]))
     return np.array(list(dict.fromkeys(out)), dtype=int)
