@@ -22,6 +22,11 @@ from ui.common import dataset_arrays, predictor
 from ui.evaluate_widgets import fingerprint
 
 GRID_COLS = 4
+# Inferno as rgb() strings: given as hex ('#000004' first), Streamlit's front end swapped the first
+# colour for '#ab63fa' (seen in the browser), so zeros drew lavender instead of black.
+INFERNO = [[i / 9, f"rgb{tuple(int(c[j : j + 2], 16) for j in (1, 3, 5))}"] for i, c in enumerate(
+    ["#000004", "#1b0c41", "#4a0c6b", "#781c6d", "#a52c60", "#cf4446", "#ed6925", "#fb9b06", "#f7d13d", "#fcffa4"]
+)]  # fmt: skip
 MAP_KEY = "inside_map"
 
 
@@ -76,13 +81,15 @@ def grid_figure(layer: inside.LayerView, selected: int | None = None, height: in
     h, w, _ = layer.shape
     k = len(layer.channels)
     fig = go.Figure(
-        go.Heatmap(z=inside.mosaic(layer.maps, GRID_COLS), colorscale="Inferno", showscale=False, hoverinfo="skip")
+        go.Heatmap(z=inside.mosaic(layer.maps, GRID_COLS), colorscale=INFERNO, showscale=False, hoverinfo="skip")
     )
     centres = inside.tile_centres(k, h, w, GRID_COLS)
     fig.add_trace(
         go.Scatter(
             x=centres[:, 0], y=centres[:, 1], mode="markers", showlegend=False,
-            marker={"symbol": "square", "size": 300 // GRID_COLS, "opacity": 0},
+            # Transparent colour, not only opacity 0: Streamlit restyles the opacity of selectable points.
+            marker={"symbol": "square", "size": 300 // GRID_COLS, "opacity": 0, "color": "rgba(0,0,0,0)"},
+            selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
             customdata=np.stack([layer.channels, np.round(layer.strength, 2)], axis=1),
             # hoverinfo must not be "skip": skipped points receive no click either (DESIGN.md).
             hovertemplate="channel %{customdata[0]}, max %{customdata[1]} — click to enlarge<extra></extra>",
