@@ -140,3 +140,41 @@ def test_a_small_set_gets_a_map_and_progress(fast_model, dataset):
 
 def _never():
     raise AssertionError("the cached map must not load the model")
+
+
+def test_cli_writes_every_png_and_refuses_a_bad_image(fast_map, tmp_path):  # noqa: ARG001 (map cached)
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    photo = next((ROOT / "tests" / "fixtures" / "photos" / "pants").glob("*.jpg"))
+    out = tmp_path / "handout"
+    cmd = [sys.executable, "-m", "fmnist_core", "inside", str(photo), "--model", "fashion_cnn_fast", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    names = ["input", "block1_relu11", "block2_relu22", "block3_relu32", "dense", "filters", "map"]
+    assert done.stdout.split() == [str(out / f"{n}.png") for n in names]
+    for n in names:
+        with Image.open(out / f"{n}.png") as img:
+            assert img.format == "PNG" and min(img.size) > 100
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not an image")
+    done = subprocess.run([*cmd[:4], str(bad), "--no-map", "--out", str(out)], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0 and done.stderr.startswith("error:")
+
+
+def test_bench_reports_every_figure(capsys, dataset):  # noqa: ARG001 (data present)
+    import argparse
+    import json
+    import os
+
+    from fmnist_core import bench_inside
+
+    before = os.environ.get("FMNIST_CACHE_DIR")
+    args = argparse.Namespace(model="fashion_cnn_fast", views=3, map_images=300, json=True)
+    assert bench_inside.run(args) == 0
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert result["map_points"] == 300 and result["view_ms_p50"] > 0 and result["map_later_open_s"] < 3
+    assert "family" in result["cpu"]
+    assert os.environ.get("FMNIST_CACHE_DIR") == before  # its temporary cache folder is gone again
