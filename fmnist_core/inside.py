@@ -279,7 +279,9 @@ def embed(features: np.ndarray, method: str = MAP_METHOD, seed: int = 0) -> np.n
     if f.shape[1] > 50:  # the usual step before t-SNE: faster neighbours, little lost (measured: docs/INSIDE.md)
         f = PCA(50, random_state=seed).fit_transform(f)
     perplexity = min(30.0, max(2.0, (len(f) - 1) / 3.5))  # t-SNE needs perplexity < N
-    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500, n_jobs=os.cpu_count())
+    # angle 0.8 (Barnes-Hut's coarser approximation, default 0.5): a quarter less time, same map quality
+    # (docs/INSIDE.md); 500 iterations: 1,000 keep barely more neighbours for twice the time.
+    tsne = TSNE(2, perplexity=perplexity, init="pca", random_state=seed, max_iter=500, angle=0.8, n_jobs=os.cpu_count())
     return tsne.fit_transform(f).astype(np.float32)
 
 
