@@ -66,3 +66,17 @@ def test_a_channel_choice_shows_its_top_images(at):
     at.number_input(key="inside_channel").set_value(63).run()
     assert not at.exception, at.exception
     assert any("channel 63 of relu32" in str(c.value) for c in at.caption)
+
+
+def test_compare_draws_two_maps_side_by_side(at, runs_root):
+    import shutil
+
+    # The run's model file becomes a copy of the fast model: the same SHA-256, so the same cached map.
+    shutil.copy(ROOT / "models" / "fashion_cnn_fast.keras", runs_root / "tiny" / "model.keras")
+    at.switch_page("pages/4_Inside.py").run()
+    at.toggle(key="inside_compare").set_value(True).run()
+    options = at.selectbox(key="inside_other").options
+    at.selectbox(key="inside_other").select_index(next(i for i, o in enumerate(options) if o.startswith("tiny"))).run()
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 9  # the page's 7 and the two maps
+    assert not at.get("progress")
