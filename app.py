@@ -39,7 +39,7 @@ else:
     )
 
 st.subheader("Where to go")
-c1, c2, c3 = st.columns(3)
+c1, c2, c3, c4 = st.columns(4)
 with c1:
     st.page_link(PAGE_FILES["Train"], label="Train", icon=":material/model_training:")
     st.caption("Start a run, watch accuracy and loss grow epoch by epoch, stop it any time.")
@@ -49,3 +49,6 @@ with c2:
 with c3:
     st.page_link(PAGE_FILES["Predict"], label="Predict", icon=":material/checkroom:")
     st.caption("Draw, upload or photograph a garment and see every preprocessing step.")
+with c4:
+    st.page_link(PAGE_FILES["Inside"], label="Inside the CNN", icon=":material/visibility:")
+    st.caption("See each layer's view of your image and where it lands on a map of the test set.")

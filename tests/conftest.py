@@ -65,6 +65,23 @@ def tiny_run(tmp_path_factory, dataset) -> Path:
     return run_dir
 
 
+@pytest.fixture(scope="session")
+def fast_model():
+    """The shipped ``fast`` model (the cheapest shipped one), loaded once."""
+    from fmnist_core.registry import load_model
+
+    return load_model(ROOT / "models" / "fashion_cnn_fast.keras")
+
+
+@pytest.fixture(scope="session")
+def fast_map(fast_model, dataset):
+    """The Inside page's map of the ``fast`` model over the 10,000 test images, computed once per
+    session into the session's cache folder (~1 min), where the app and browser tests find it."""
+    from fmnist_core.inside import load_or_compute_map
+
+    return load_or_compute_map(ROOT / "models" / "fashion_cnn_fast.keras", dataset.x_test, lambda: fast_model)
+
+
 def _stop_active_runs(root: Path) -> None:
     """Stop any run a test (or a failing one) left behind: never two trainers on this machine."""
     from fmnist_core import runqueue, runs

@@ -23,6 +23,7 @@ PAGES = [
     ("pages/1_Train.py", "Train", ":material/model_training:"),
     ("pages/2_Evaluate.py", "Evaluate", ":material/analytics:"),
     ("pages/3_Predict.py", "Predict", ":material/checkroom:"),
+    ("pages/4_Inside.py", "Inside", ":material/visibility:"),
 ]
 PAGE_FILES = {label: path for path, label, _ in PAGES}
 

@@ -30,6 +30,22 @@ CANVAS_PX = 280
 BOX_CANVAS_PX = 320  # longest side of the photo shown for drawing a box around the garment
 
 Source = tuple[Image.Image, Prepared] | None
+CURRENT_INPUT = "current_input"  # the one input shared by Predict and Inside (format: share_input)
+
+
+def share_input(source: str, label: str, prepared: Prepared, photo_bytes: bytes | None = None) -> None:
+    """Keep the prepared input for the other page: ``{"source", "label", "x28", "photo_bytes"}``.
+
+    Also points the Inside page's input choice at this source (before its widget exists: allowed).
+    """
+    st.session_state[CURRENT_INPUT] = {
+        "source": source,
+        "label": label,
+        "x28": np.asarray(prepared.image, np.uint8).reshape(28, 28),
+        "photo_bytes": photo_bytes,
+    }
+    if st.session_state.get("inside_source") != source:
+        st.session_state["inside_source"] = source
 
 
 @st.cache_data(show_spinner=False)
@@ -104,13 +120,19 @@ def upload_input(invert: str, tolerance: float, method: str = DEFAULT_METHOD) ->
         key="predict_upload",
         help="One garment, the whole garment in view; any background (the garment is found by segmentation).",
     )
-    return _uploaded_photo(up.getvalue(), invert, tolerance, method) if up is not None else None
+    got = _uploaded_photo(up.getvalue(), invert, tolerance, method) if up is not None else None
+    if got is not None:
+        share_input("Upload", f"upload {up.name}", got[1], up.getvalue())
+    return got
 
 
 def camera_input(invert: str, tolerance: float, method: str = DEFAULT_METHOD) -> Source:
     """A camera shot through the photo pipeline."""
     shot = st.camera_input("Photograph one garment, the whole garment in view", key="predict_camera")
-    return _uploaded_photo(shot.getvalue(), invert, tolerance, method) if shot is not None else None
+    got = _uploaded_photo(shot.getvalue(), invert, tolerance, method) if shot is not None else None
+    if got is not None:
+        share_input("Camera", "camera shot", got[1], shot.getvalue())
+    return got
 
 
 def drawing_input() -> Source:
@@ -151,6 +173,7 @@ def drawing_input() -> Source:
     except ImageError as exc:
         st.info(str(exc))
         return None
+    share_input("Draw", "drawing", prepared)
     return prepared.steps[0][1], prepared
 
 
@@ -166,6 +189,7 @@ def test_image_input(class_names: tuple[str, ...]) -> Source:
     label = class_names[int(data["y_test"][i])] if int(data["y_test"][i]) < len(class_names) else "?"
     st.markdown(f"Test image **#{i}** — true label: **{label}**")
     prepared = prepare_array28(data["x_test"][i])
+    share_input("Test image", f"test image #{i} ({label})", prepared)
     return prepared.steps[0][1], prepared
 
 

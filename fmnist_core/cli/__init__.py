@@ -28,6 +28,7 @@ COMMANDS = (
     "runs",
     "sweep",
     "figures",
+    "inside",
     "export",
     "bench",
 )
