@@ -311,6 +311,8 @@ def cmd_features(args: argparse.Namespace) -> int:
 
 # ---------------------------------------------------------------- predict
 
+HEAD_HELP = "photo head: auto (the one shipped with the model, default), none (the CNN alone) or a head name"
+
 
 def _one_line(text: object, limit: int = 300) -> str:
     """Any message as one printable line (file names may hold newlines or control characters)."""
@@ -362,6 +364,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 {"path": path, "error": _one_line(f"cannot prepare the image ({type(exc).__name__}: {exc})")}
             )
     if prepared:
+        from .head import HeadError
         from .registry import ModelError
 
         try:
@@ -369,10 +372,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 from .predict import Predictor
                 from .registry import default_photo_model
 
-                predictor = Predictor.from_spec(args.model or default_photo_model())
+                predictor = Predictor.from_spec(args.model or default_photo_model(), args.head)
                 for i, prep in prepared.items():
                     results[i].update(predictor.predict_prepared(prep, top_k=args.top_k).as_dict())
-        except ModelError as exc:
+        except (ModelError, HeadError) as exc:
             print(f"error: {_one_line(exc)}", file=sys.stderr)
             return EXIT_ERROR
         except Exception as exc:  # noqa: BLE001 - a model that loads but cannot run, etc.
@@ -388,6 +391,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
                 answer = f"{r['label']} ({r['probability']:.1%})"
                 if r.get("rejected"):
                     answer = f"none of the ten classes ({r['reason']}; closest {answer})"
+                own = r.get("fashion_mnist_only")
+                if own:
+                    answer += f" by head {r['head']}; the CNN alone: {own['label']} ({own['probability']:.1%})"
                 print(f"{r['path']}: {answer}  [{tops}]")
     for r in failed:  # one line per bad file, on stderr in both modes
         print(f"error: {_one_line(r['path'], 120)}: {r['error']}", file=sys.stderr)
@@ -411,6 +417,7 @@ def _box(text: str) -> tuple[float, float, float, float]:
 def cmd_photos(args: argparse.Namespace) -> int:
     """Strict / lenient accuracy, per folder, confusion table and reject rates on labelled photos."""
     _quiet_tf()
+    from .head import HeadError
     from .photos import evaluate_photos
     from .registry import ModelError
 
@@ -423,9 +430,9 @@ def cmd_photos(args: argparse.Namespace) -> int:
             from .predict import Predictor
             from .registry import default_photo_model
 
-            predictor = Predictor.from_spec(args.model or default_photo_model())
+            predictor = Predictor.from_spec(args.model or default_photo_model(), args.head)
         out = evaluate_photos(args.dir, predictor, args.segment, not args.no_reject, progress)
-    except (FileNotFoundError, ModelError) as exc:
+    except (FileNotFoundError, ModelError, HeadError) as exc:
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     if not out["photos"]:
@@ -440,6 +447,7 @@ def cmd_photos(args: argparse.Namespace) -> int:
 
     print(
         f"{out['photos']} photos ({out['in_scope']} in scope, {out['out_of_scope']} out of scope), model {out['model']}"
+        f", head {out['head'] or 'none'}"
     )
     print(f"  strict accuracy {pct(out['strict_accuracy'])}, lenient {pct(out['lenient_accuracy'])}")
     print(
@@ -677,6 +685,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--segment", default=DEFAULT_METHOD, choices=METHODS, help=f"segmentation (default {DEFAULT_METHOD})"
     )
     q.add_argument("--box", type=_box, help="x0,y0,x1,y1 around the garment (image pixels): re-seeds the mask")
+    q.add_argument("--head", default="auto", help=HEAD_HELP)
     q.add_argument("--json", action="store_true")
     q.set_defaults(func=cmd_predict)
 
@@ -685,6 +694,7 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--model", help="shipped name, run id or .keras path (default: the photo model)")
     ph.add_argument("--segment", default=DEFAULT_METHOD, choices=METHODS)
     ph.add_argument("--no-reject", action="store_true", help="never answer 'none of the ten'")
+    ph.add_argument("--head", default="auto", help=HEAD_HELP)
     ph.add_argument("--json", action="store_true")
     ph.set_defaults(func=cmd_photos)
 

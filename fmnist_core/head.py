@@ -322,9 +322,7 @@ def load_head(path: Path) -> PhotoHead:
             )
             threshold, factor = float(z["none_threshold"]), float(z["distance_factor"])
     except Exception as exc:  # noqa: BLE001 - zip, npy and key errors all mean "damaged"
-        raise HeadError(
-            f"{path} is damaged ({type(exc).__name__}: {' '.join(str(exc).split())[:120]}); {how}"
-        ) from None
+        raise HeadError(f"{path} is damaged ({type(exc).__name__}: {_flat(exc)}); {how}") from None
     if fmt != HEAD_FORMAT:
         raise HeadError(f"{path} has head format {fmt}, this version reads {HEAD_FORMAT}; {how}")
     d = mean.shape[0] if mean.ndim == 1 else -1
@@ -337,8 +335,13 @@ def load_head(path: Path) -> PhotoHead:
         if not isinstance(card, dict):
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
-        raise HeadError(f"the card {card_path(path)} is missing or damaged ({exc}); {how}") from None
+        raise HeadError(f"the card {card_path(path)} is missing or damaged ({_flat(exc)}); {how}") from None
     return PhotoHead(mean, scale, coef, intercept, threshold, None if np.isnan(factor) else factor, card)
+
+
+def _flat(exc: BaseException) -> str:
+    """An exception's text on one short line."""
+    return " ".join(str(exc).split())[:160]
 
 
 def heads_dir() -> Path:
