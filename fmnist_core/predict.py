@@ -15,7 +15,7 @@ from PIL import Image
 from . import head as photo_head
 from . import ood
 from .preprocess import DEFAULT_TOLERANCE, Prepared, prepare_any
-from .registry import ModelRef, load_model, model_class_names, resolve, shipped_head_name
+from .registry import ModelRef, load_model, model_class_names, resolve, shipped_head_name, shipped_key
 from .segment import DEFAULT_METHOD
 
 
@@ -72,6 +72,8 @@ class Prediction:
         if self.fashion_mnist_only is not None:
             own = self.fashion_mnist_only.as_dict()
             own.pop("items", None)
+            own["probabilities"] = dict(zip(self.class_names, map(float, self.fashion_mnist_only.probs), strict=True))
+            out["probabilities"] = dict(zip(self.class_names, map(float, self.probs), strict=True))
             out["fashion_mnist_only"] = own
         return out
 
@@ -129,7 +131,7 @@ class Predictor:
         head = photo_head.load_head(photo_head.resolve_head(name))
         dim = int(self._fc(np.zeros((1, 28, 28), np.uint8)).shape[1])
         backbone = head.card.get("backbone")
-        if head.n_features != dim or (backbone and backbone != self.ref.key):
+        if head.n_features != dim or (backbone and backbone not in (self.ref.key, shipped_key(self.ref))):
             raise photo_head.HeadError(
                 f"head {name!r} was taught on {backbone or 'another model'} ({head.n_features} features), "
                 f"not on {self.ref.key} ({dim}); pick a head of this model or use --head none"

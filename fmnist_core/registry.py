@@ -73,9 +73,16 @@ HEAD_SUFFIX = "_head"  # a shipped backbone's photo head: models/<backbone>_head
 PHOTO_HEAD = PHOTO_MODEL + HEAD_SUFFIX  # the head that goes with the default photo model
 
 
+def shipped_key(ref: ModelRef) -> str:
+    """``shipped:NAME`` for a model in ``models/`` however it was named (a path too), else its key."""
+    if ref.path.parent.resolve() == MODELS_DIR.resolve() and ref.path.suffix == ".keras":
+        return f"shipped:{ref.path.stem}"
+    return ref.key
+
+
 def shipped_head_name(ref: ModelRef) -> str | None:
     """The name of the photo head shipped beside a shipped backbone, or None if it has none."""
-    if not ref.key.startswith("shipped:"):
+    if not shipped_key(ref).startswith("shipped:"):
         return None
     name = ref.path.stem + HEAD_SUFFIX
     return name if (ref.path.parent / f"{name}.npz").is_file() else None

@@ -122,7 +122,15 @@ def test_real_photo_upload_shows_the_mask_step_and_the_model_switch(at):
     assert "garment only" in captions
     assert any("Picked one of 2 items" in i.value for i in at.info)
     assert any("fashion_cnn_photo" in c.value for c in at.caption)  # photos use the photo model
+    # Two answers side by side: the photo head's (the main answer) and the CNN's own.
+    by_label = {m.label: m.value for m in at.metric}
+    assert {"Prediction", "Photo head", "CNN alone"} <= set(by_label), by_label
+    assert by_label["Prediction"] == by_label["Photo head"]
+    texts = [m.value for m in at.markdown]
+    assert any("With the photo head taught on 3,068 real photos" in t for t in texts), texts
+    assert any("The CNN taught on Fashion-MNIST only" in t for t in texts), texts
     at.radio(key="predict_photo_model").set_value("active model").run()
     assert not at.exception, at.exception
     assert not any("fashion_cnn_photo" in c.value for c in at.caption)
     assert _metric(at) is not None
+    assert not [m for m in at.metric if m.label == "CNN alone"]  # the tiny run has no photo head
