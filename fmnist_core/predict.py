@@ -188,7 +188,9 @@ class Predictor:
         distance = None
         if prepared.segmentation is not None and self.stats is not None:
             distance = float(self._distances(feats, np.array([int(np.argmax(p11[: photo_head.NONE]))]))[0])
-        head_reason = self.head.reason(p11, distance)
+        # As for the CNN's own rule: only a segmented photo can be "none of the ten"; a product shot
+        # on a plain background is the dataset's own kind of picture.
+        head_reason = self.head.reason(p11, distance) if prepared.segmentation is not None else None
         return Prediction(
             p11[: photo_head.NONE],
             self.class_names,

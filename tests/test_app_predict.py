@@ -70,7 +70,8 @@ def test_upload_photo_is_classified_and_steps_shown(at, dataset):
     assert "confident" in str(metric.delta)
     # Eight steps from original to the 8-bit result, each captioned.
     assert any(s.value == "Preprocessing steps" for s in at.subheader)
-    assert len(at.get("plotly_chart")) == 1
+    # A photo gets two charts: the photo head's and the CNN's own (Fashion-MNIST only).
+    assert [c.key for c in at.get("plotly_chart")] == ["predict_probs_head", "predict_probs"]
 
 
 def test_camera_shot_is_classified(at, dataset):
