@@ -387,7 +387,9 @@ def main() -> int:
     print(f"\nchosen: {backbone}, C={c_best} ({time.perf_counter() - t0:.0f} s)\n")
 
     print("## 2. Class weights x Fashion-MNIST mix weight x threshold for none (output 10)\n")
-    print(f"A choice counts only if the photo-like validation renderings stay >= {VAL_FLOOR:.0%} (the CNN alone: 91.0%).\n")
+    print(
+        f"A choice counts only if the photo-like validation renderings stay >= {VAL_FLOOR:.0%} (the CNN alone: 91.0%).\n"
+    )
     print(header("class weight, mix weight, threshold", " photo-like val |"))
     best = (-1.0, None)
     for cw in (None, "balanced"):
