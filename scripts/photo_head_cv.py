@@ -242,10 +242,19 @@ def photo_like_accuracy(h: photo_head.PhotoHead, feats: np.ndarray, sets: dict, 
     return float(np.mean(answers == sets[f"{key}_y"]))
 
 
+def cnn_last_layer(name: str) -> tuple[np.ndarray, np.ndarray]:
+    """The backbone's ``probs`` layer weights: its own answer from the ``fc`` features."""
+    from fmnist_core.explain import backbone_of
+    from fmnist_core.registry import load_model, resolve
+
+    w, b = backbone_of(load_model(resolve(name).path)).get_layer("probs").get_weights()
+    return np.asarray(w, np.float64), np.asarray(b, np.float64)
+
+
 class Study:
     """The dev photos, the photo-like sets and one backbone's features: fits and scores heads."""
 
-    def __init__(self, dev: dict, sets: dict, feats: dict, k: int) -> None:
+    def __init__(self, name: str, dev: dict, sets: dict, feats: dict, k: int) -> None:
         keep = dev["ok"].astype(bool)
         self.folders = dev["folders"][keep]
         self.segmented = dev["segmented"][keep]
@@ -255,11 +264,16 @@ class Study:
         self.d = feats["dev_d"][keep] if "dev_d" in feats else None
         self.sets = sets
         self.k = k
+        self.prior = cnn_last_layer(name)
+        self.cnn_logp = {
+            key: photo_head.log_softmax(v @ self.prior[0] + self.prior[1])
+            for key, v in (("dev", self.x), ("val", feats["val_f"]), ("test", feats["test_f"]))
+        }
 
     def oof(self, seed: int = 0, with_none: bool = True, **choices) -> dict:
         """Out-of-fold probabilities; ``with_none=False`` drops the out-of-scope photos from the
         fit (they are still scored: only a distance rule can reject them then)."""
-        extra = {"extra_features": self.f["mix_f"], "extra_labels": self.sets["mix_y"]}
+        extra = {"extra_features": self.f["mix_f"], "extra_labels": self.sets["mix_y"], "prior": self.prior}
         if with_none:
             return photo_head.cross_validate(self.x, self.y, self.k, seed, **extra, **choices)
         from sklearn.model_selection import StratifiedKFold
@@ -287,7 +301,7 @@ class Study:
 
     def full_head(self, **choices) -> photo_head.PhotoHead:
         return photo_head.fit_head(
-            self.x, self.y, extra_features=self.f["mix_f"], extra_labels=self.sets["mix_y"], **choices
+            self.x, self.y, extra_features=self.f["mix_f"], extra_labels=self.sets["mix_y"], prior=self.prior, **choices
         )
 
 
@@ -298,7 +312,7 @@ def ship(cache: Path, dev: dict, sets: dict, models_dir: Path) -> int:
 
     res = json.loads((cache / "cv-results.json").read_text())
     backbone, choices = res["backbone"], res["choices"]
-    st = Study(dev, sets, backbone_features(backbone, dev, sets, cache), res["k"])
+    st = Study(backbone, dev, sets, backbone_features(backbone, dev, sets, cache), res["k"])
     seeds = res["seeds"]
     cv = {m: [r["cv"][m][0] for r in seeds] for m in METRICS}
     per_fold = {m: [r["cv"][m][1] for r in seeds] for m in METRICS}
@@ -364,7 +378,7 @@ def main() -> int:
         return ship(args.cache, dev, sets, args.models_dir)
     print(f"{int(dev['ok'].sum())} dev photos prepared; photo-like sets ready ({time.perf_counter() - t0:.0f} s)")
     results: dict = {"k": args.k}
-    studies = {b: Study(dev, sets, backbone_features(b, dev, sets, args.cache), args.k) for b in args.backbones}
+    studies = {b: Study(b, dev, sets, backbone_features(b, dev, sets, args.cache), args.k) for b in args.backbones}
     print(f"features ready ({time.perf_counter() - t0:.0f} s)\n")
 
     print(
@@ -390,22 +404,33 @@ def main() -> int:
     print(
         f"A choice counts only if the photo-like validation renderings stay >= {VAL_FLOOR:.0%} (the CNN alone: 91.0%).\n"
     )
-    print(header("class weight, mix weight, threshold", " photo-like val |"))
+    print("prior: how much the CNN's own probabilities re-weight the head's ten classes (head.with_prior).\n")
+    print(header("class weight, mix weight, prior, threshold", " photo-like val |"))
     best = (-1.0, None)
     for cw in (None, "balanced"):
         for w in (0.1, 0.3, 1.0, 3.0):
             ch = {"C": c_best, "class_weight": cw, "extra_weight": w}
             cv = st.oof(**ch)
-            val_p = st.full_head(**ch).probabilities(st.f["val_f"])
-            for t in (0.3, 0.4, 0.5, 0.6, 0.7):
-                fm = fold_metrics(st.folders, st.answers(cv["probabilities"], t), cv["folds"])
-                val = float(np.mean(st.answers(val_p, t) == sets["val_y"]))  # every rendering is segmented
-                print(row(f"{cw}, {w}, {t}", fm, f" {val:.1%} |"), flush=True)
-                results.setdefault("stage2", []).append(
-                    {"class_weight": cw, "extra_weight": w, "threshold": t, "cv": fm, "photo_like_val": val}
-                )
-                if val >= VAL_FLOOR and fm["overall"][0] > best[0]:
-                    best = (fm["overall"][0], (ch, t))
+            val_p0 = st.full_head(**ch).probabilities(st.f["val_f"])
+            for a in (0.0, 0.5, 1.0, 2.0):
+                oof_p = photo_head.with_prior(cv["probabilities"], st.cnn_logp["dev"], a)
+                val_p = photo_head.with_prior(val_p0, st.cnn_logp["val"], a)
+                for t in (0.3, 0.4, 0.5, 0.6):
+                    fm = fold_metrics(st.folders, st.answers(oof_p, t), cv["folds"])
+                    val = float(np.mean(st.answers(val_p, t) == sets["val_y"]))  # every rendering is segmented
+                    print(row(f"{cw}, {w}, {a}, {t}", fm, f" {val:.1%} |"), flush=True)
+                    results.setdefault("stage2", []).append(
+                        {
+                            "class_weight": cw,
+                            "extra_weight": w,
+                            "prior_weight": a,
+                            "threshold": t,
+                            "cv": fm,
+                            "photo_like_val": val,
+                        }
+                    )
+                    if val >= VAL_FLOOR and fm["overall"][0] > best[0]:
+                        best = (fm["overall"][0], ({**ch, "prior_weight": a}, t))
     choices, threshold = best[1] or ({"C": c_best, "class_weight": None, "extra_weight": 3.0}, 0.5)
     print(f"\nchosen: {choices}, threshold {threshold} ({time.perf_counter() - t0:.0f} s)\n")
 

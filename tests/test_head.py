@@ -149,3 +149,16 @@ def test_card_is_json_with_the_choices(tmp_path, fitted):
     ph.save_head(fitted[2], tmp_path / "h.npz")
     card = json.loads((tmp_path / "h.json").read_text())
     assert card["choices"]["C"] == 0.5 and card["n_features"] == 16 and len(card["outputs"]) == 11
+
+
+def test_a_head_with_the_cnns_prior_round_trips_and_keeps_none(tmp_path):
+    x, y = _rows()
+    rng = np.random.default_rng(4)
+    prior = (rng.normal(size=(16, 10)), rng.normal(size=10))
+    head = ph.fit_head(x, y, C=0.5, prior=prior, prior_weight=1.0)
+    alone = ph.fit_head(x, y, C=0.5)
+    p, p0 = head.probabilities(x), alone.probabilities(x)
+    assert np.allclose(p[:, ph.NONE], p0[:, ph.NONE], atol=1e-6)  # the prior re-weights the ten only
+    assert np.allclose(p.sum(1), 1, atol=1e-5) and not np.allclose(p, p0, atol=1e-3)
+    ph.save_head(head, tmp_path / "p.npz")
+    assert np.allclose(ph.load_head(tmp_path / "p.npz").probabilities(x), p, atol=1e-5)
