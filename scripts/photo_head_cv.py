@@ -7,10 +7,11 @@ folds, a photo is always scored by a head that never saw it):
 
 1. backbone (the shipped models) x regularisation C;
 2. class weighting x the weight of the Fashion-MNIST images mixed in (they teach Bag, Sandal and
-   Ankle boot, which have no dev folder), checked on photo-like renderings of *training* images
-   (``photo-like val``, never the test renderings);
-3. how "none of the ten" is learned: the dev hats/skirts/shorts as output 10, the backbone's
-   feature-distance rule, or both, with the probability threshold for "none";
+   Ankle boot, which have no dev folder) x the weight of the CNN's own probabilities as a prior
+   (``head.with_prior``) x the probability threshold for "none" (output 10, taught by the dev
+   hats/skirts/shorts), counted only if photo-like renderings of *training* images (``photo-like
+   val``, never the test renderings) stay >= ``VAL_FLOOR``;
+3. how "none of the ten" is learned: output 10, the backbone's feature-distance rule, or both;
 4. the chosen head with other fold seeds.
 
 Then the 300 photo-like renderings of test images that the README measures (``tests/photo_like.py
