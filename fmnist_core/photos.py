@@ -144,18 +144,20 @@ def evaluate_photos(
     method: str | None = None,
     reject: bool = True,
     progress: Callable[[int, int, PhotoResult], None] | None = None,
+    head: str | None = "auto",
 ) -> dict[str, Any]:
     """Run every photo under ``root`` through the app's own path (load, segment, steps, model, reject rule).
 
     ``model``: a model spec or loaded Predictor (default: the model for photos); ``method``: the segmentation
-    (default: ``segment.DEFAULT_METHOD``); ``reject``: apply the "none of the ten" rule.
+    (default: ``segment.DEFAULT_METHOD``); ``reject``: apply the "none of the ten" rule; ``head``: the
+    photo head for a model given by spec (``Predictor.use_head``: "auto" is the one shipped with it).
     """
     from .predict import Predictor  # noqa: F811 - the runtime import (TensorFlow) is lazy
     from .preprocess import ImageError, load_image
     from .registry import default_photo_model
     from .segment import DEFAULT_METHOD
 
-    predictor = model if isinstance(model, Predictor) else Predictor.from_spec(model or default_photo_model())
+    predictor = model if isinstance(model, Predictor) else Predictor.from_spec(model or default_photo_model(), head)
     photos, skipped = labelled_photos(root)
     results: list[PhotoResult] = []
     for i, (path, folder) in enumerate(photos):
@@ -178,6 +180,7 @@ def evaluate_photos(
     out.update(
         root=str(root),
         model=predictor.ref.key,
+        head=predictor.head_name,
         method=method or DEFAULT_METHOD,
         reject_rule=reject,
         skipped_folders=skipped,

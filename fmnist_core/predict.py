@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from . import head as photo_head
 from . import ood
 from .preprocess import DEFAULT_TOLERANCE, Prepared, prepare_any
-from .registry import ModelRef, input_scale, load_model, model_class_names, resolve
+from .registry import ModelRef, input_scale, load_model, model_class_names, resolve, shipped_head_name, shipped_key
 from .segment import DEFAULT_METHOD
 
 
@@ -30,6 +31,11 @@ class Prediction:
     # Feature-space distance to the answered class's training images, as a multiple of the
     # distance 99% of them stay within (ood.py); None where the model has no statistics.
     distance: float | None = None
+    # Set when a photo head answered: its "none of the ten" output, its name, and the backbone's
+    # own answer (the CNN taught on Fashion-MNIST only) for comparison.
+    none_probability: float | None = None
+    head: str | None = None
+    fashion_mnist_only: Prediction | None = field(default=None, repr=False)
 
     @property
     def rejected(self) -> bool:
@@ -61,13 +67,21 @@ class Prediction:
         seg = self.prepared.segmentation if self.prepared else None
         if seg is not None:
             out["items"] = seg.n_items
+        if self.head is not None:
+            out.update(head=self.head, none_of_the_ten=self.none_probability)
+        if self.fashion_mnist_only is not None:
+            own = self.fashion_mnist_only.as_dict()
+            own.pop("items", None)
+            own["probabilities"] = dict(zip(self.class_names, map(float, self.fashion_mnist_only.probs), strict=True))
+            out["probabilities"] = dict(zip(self.class_names, map(float, self.probs), strict=True))
+            out["fashion_mnist_only"] = own
         return out
 
 
 class Predictor:
     """A model loaded once (safe mode) with a compiled single-batch function."""
 
-    def __init__(self, ref: ModelRef) -> None:
+    def __init__(self, ref: ModelRef, head: str | None = "auto") -> None:
         import tensorflow as tf
 
         self.ref = ref
@@ -89,11 +103,47 @@ class Predictor:
                 self._features = ood.feature_function(self.model, self._scale)
             except (OSError, ValueError, KeyError):
                 self.stats = None  # a damaged statistics file costs the distance rule, not the model
+        self.head: photo_head.PhotoHead | None = None
+        self.head_name: str | None = None
+        self.head_error: str | None = None  # why the shipped head could not be used (None: fine)
+        self.use_head(head)
+
+    def use_head(self, name: str | None) -> None:
+        """Pick the photo head that answers photos: ``"auto"`` the one shipped beside this backbone
+        (if any; a damaged one is skipped and said in ``head_error``), ``None``/``"none"`` the
+        backbone alone, or a head name (``head.resolve_head``; raises ``HeadError``)."""
+        self.head, self.head_name, self.head_error = None, None, None
+        if name is None or name == "none" or not ood.has_feature_layer(self.model):
+            return
+        if name == "auto":
+            name = shipped_head_name(self.ref)
+            if name is None:
+                return
+            try:
+                self._set_head(name)
+            except photo_head.HeadError as exc:
+                self.head_error = str(exc)
+            return
+        self._set_head(name)
+
+    def _set_head(self, name: str) -> None:
+        head = photo_head.load_head(photo_head.resolve_head(name))
+        dim = int(self._fc(np.zeros((1, 28, 28), np.uint8)).shape[1])
+        backbone = head.card.get("backbone")
+        if head.n_features != dim or (backbone and backbone not in (self.ref.key, shipped_key(self.ref))):
+            raise photo_head.HeadError(
+                f"head {name!r} was taught on {backbone or 'another model'} ({head.n_features} features), "
+                f"not on {self.ref.key} ({dim}); pick a head of this model or use --head none"
+            )
+        self.head, self.head_name = head, name
+
+    def _fc(self, images_u8: np.ndarray) -> np.ndarray:
+        return photo_head.head_features(self.model, images_u8, self._scale)
 
     @classmethod
-    def from_spec(cls, spec: str | None = None) -> Predictor:
-        """Load the model named by ``spec`` (see ``registry.resolve``)."""
-        return cls(resolve(spec))
+    def from_spec(cls, spec: str | None = None, head: str | None = "auto") -> Predictor:
+        """Load the model named by ``spec`` (see ``registry.resolve``) and its photo ``head`` (``use_head``)."""
+        return cls(resolve(spec), head)
 
     @classmethod
     def from_path(cls, path: Path) -> Predictor:
@@ -109,19 +159,48 @@ class Predictor:
         multiple of that class's 99th-percentile limit (``ood``); None if the model has no statistics."""
         if self.stats is None or self._features is None:
             return None
+        return self._distances(self._features(images_u8), classes)
+
+    def _distances(self, features: np.ndarray, classes: np.ndarray) -> np.ndarray:
         classes = np.asarray(classes)
-        return self.stats.distance(self._features(images_u8), classes) / self.stats.limits[classes]
+        return self.stats.distance(features, classes) / self.stats.limits[classes]
 
     def predict_prepared(self, prepared: Prepared, top_k: int = 3) -> Prediction:
-        """Model and reject rule, for an input that has been through ``preprocess`` already."""
+        """Model and reject rule, for an input that has been through ``preprocess`` already.
+
+        A photo (upload, camera shot) is answered by the photo head when there is one; the
+        backbone's own answer is then kept beside it in ``fashion_mnist_only``.
+        """
         probs = self.probabilities(prepared.image[None])[0]
-        distance, reason = None, None
+        distance, reason, feats = None, None, None
         # Only segmented photos can be "none of the ten": drawings and dataset images are judged as before.
         if prepared.segmentation is not None:
-            d = self.distances(prepared.image[None], np.array([int(np.argmax(probs))]))
-            distance = None if d is None else float(d[0])
+            if self.stats is not None:
+                feats = self._fc(prepared.image[None])
+                distance = float(self._distances(feats, np.array([int(np.argmax(probs))]))[0])
             reason = reject_reason(probs, distance, self.class_names)
-        return Prediction(probs, self.class_names, top_k, prepared, reason, distance)
+        own = Prediction(probs, self.class_names, top_k, prepared, reason, distance)
+        if self.head is None or not prepared.photo:
+            return own
+        feats = self._fc(prepared.image[None]) if feats is None else feats
+        p11 = self.head.probabilities(feats)[0]
+        distance = None
+        if prepared.segmentation is not None and self.stats is not None:
+            distance = float(self._distances(feats, np.array([int(np.argmax(p11[: photo_head.NONE]))]))[0])
+        # As for the CNN's own rule: only a segmented photo can be "none of the ten"; a product shot
+        # on a plain background is the dataset's own kind of picture.
+        head_reason = self.head.reason(p11, distance) if prepared.segmentation is not None else None
+        return Prediction(
+            p11[: photo_head.NONE],
+            self.class_names,
+            top_k,
+            prepared,
+            head_reason,
+            distance,
+            float(p11[photo_head.NONE]),
+            self.head_name,
+            own,
+        )
 
     def predict_image(
         self,

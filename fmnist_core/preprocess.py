@@ -57,6 +57,8 @@ class Prepared:
     frame_box: tuple[int, int, int, int] | None = None
     # The garment mask of a photo and what it found (None: not segmented, e.g. a drawing).
     segmentation: Segmentation | None = None
+    # True for an upload or camera shot (``prepare_photo``): the photo head answers those.
+    photo: bool = False
 
     @property
     def note(self) -> str | None:
@@ -375,7 +377,9 @@ def prepare_photo(
     if seg is not None and not seg.fallback and flat_lay:
         final, frame = narrow(final, frame, FLAT_LAY_WIDTH)
         steps.append((f"flat lay: width x{FLAT_LAY_WIDTH:g}", final))
-    return Prepared(np.asarray(final, dtype=np.uint8).copy(), steps, do_invert, rgb_img.size, crop, frame, seg)
+    return Prepared(
+        np.asarray(final, dtype=np.uint8).copy(), steps, do_invert, rgb_img.size, crop, frame, seg, photo=True
+    )
 
 
 def narrow(

@@ -78,6 +78,25 @@ def default_photo_model(models_dir: Path | None = None) -> str:
     return f"shipped:{name}"
 
 
+HEAD_SUFFIX = "_head"  # a shipped backbone's photo head: models/<backbone>_head.npz + .json (head.py)
+PHOTO_HEAD = PHOTO_MODEL + HEAD_SUFFIX  # the head that goes with the default photo model
+
+
+def shipped_key(ref: ModelRef) -> str:
+    """``shipped:NAME`` for a model in ``models/`` however it was named (a path too), else its key."""
+    if ref.path.parent.resolve() == MODELS_DIR.resolve() and ref.path.suffix == ".keras":
+        return f"shipped:{ref.path.stem}"
+    return ref.key
+
+
+def shipped_head_name(ref: ModelRef) -> str | None:
+    """The name of the photo head shipped beside a shipped backbone, or None if it has none."""
+    if not shipped_key(ref).startswith("shipped:"):
+        return None
+    name = ref.path.stem + HEAD_SUFFIX
+    return name if (ref.path.parent / f"{name}.npz").is_file() else None
+
+
 def run_models(root: Path | None = None) -> list[ModelRef]:
     """Finished or stopped runs that saved a model, newest first."""
     out = []

@@ -89,20 +89,22 @@ predictor = predictor_for(ref)  # loaded once per model file and cached for ever
 pred = predictor.predict_prepared(prepared)
 
 with right:
+    predict_widgets.answer_metric(pred)
     if pred.rejected:
-        st.metric("Prediction", "None of the ten", f"closest: {pred.label} {pred.probability:.1%}", delta_color="off")
         st.warning(f"This does not look like any of the ten classes ({pred.reason}).")
-    else:
-        st.metric("Prediction", pred.label, f"{pred.probability:.1%} confident", delta_color="off")
     if prepared.note:
         st.info(prepared.note)
-    st.caption(f"Model: {ref.label}")
+    st.caption(f"Model: {ref.label}" + (f" + photo head {pred.head}" if pred.head else ""))
     reasons = unusual_input(prepared.image, predict_widgets.training_stats(), pred.probability)
     if reasons:
         st.warning(
             "This input is unlike the training images, so treat the answer with care: " + "; ".join(reasons) + "."
         )
-    st.plotly_chart(predict_widgets.probability_chart(pred.probs, pred.class_names), key="predict_probs")
+    if pred.fashion_mnist_only is None:
+        st.plotly_chart(predict_widgets.probability_chart(pred.probs, pred.class_names), key="predict_probs")
+
+if pred.fashion_mnist_only is not None:
+    predict_widgets.two_answers(pred, predictor.head.card.get("photos") if predictor.head else None)
 
 predict_widgets.steps_strip(prepared)
 

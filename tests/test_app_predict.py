@@ -70,7 +70,8 @@ def test_upload_photo_is_classified_and_steps_shown(at, dataset):
     assert "confident" in str(metric.delta)
     # Eight steps from original to the 8-bit result, each captioned.
     assert any(s.value == "Preprocessing steps" for s in at.subheader)
-    assert len(at.get("plotly_chart")) == 1
+    # A photo gets two charts: the photo head's and the CNN's own (Fashion-MNIST only).
+    assert [c.key for c in at.get("plotly_chart")] == ["predict_probs_head", "predict_probs"]
 
 
 def test_camera_shot_is_classified(at, dataset):
@@ -122,7 +123,15 @@ def test_real_photo_upload_shows_the_mask_step_and_the_model_switch(at):
     assert "garment only" in captions
     assert any("Picked one of 2 items" in i.value for i in at.info)
     assert any("fashion_cnn_photo" in c.value for c in at.caption)  # photos use the photo model
+    # Two answers side by side: the photo head's (the main answer) and the CNN's own.
+    by_label = {m.label: m.value for m in at.metric}
+    assert {"Prediction", "Photo head", "CNN alone"} <= set(by_label), by_label
+    assert by_label["Prediction"] == by_label["Photo head"]
+    texts = [m.value for m in at.markdown]
+    assert any("With the photo head taught on 3,068 real photos" in t for t in texts), texts
+    assert any("The CNN taught on Fashion-MNIST only" in t for t in texts), texts
     at.radio(key="predict_photo_model").set_value("active model").run()
     assert not at.exception, at.exception
     assert not any("fashion_cnn_photo" in c.value for c in at.caption)
     assert _metric(at) is not None
+    assert not [m for m in at.metric if m.label == "CNN alone"]  # the tiny run has no photo head

@@ -1,4 +1,5 @@
-"""A real phone photo in real headless Chromium: the mask step is shown, a box drawn on the photo re-seeds it."""
+"""A real phone photo in real headless Chromium: the mask step and both answers (photo head, CNN alone)
+are shown, a box drawn on the photo re-seeds the mask."""
 
 from __future__ import annotations
 
@@ -45,6 +46,21 @@ def test_upload_shows_the_mask_and_a_box_changes_it(app_server, page):
     assert "Picked one of 2 items" in main.inner_text()
     assert "Model: fashion_cnn_photo" in main.inner_text()  # uploads use the photo model by default
     screenshot(page, "photo_upload_mask")
+
+    # Both answers side by side, each with its chart: the photo head's (11 bars: the ten classes and
+    # "None of the ten") and the CNN's own, taught on Fashion-MNIST only (10 bars).
+    section = main.get_by_text("What learning from real photos changes")
+    section.scroll_into_view_if_needed()
+    for label in ("Photo head", "CNN alone"):
+        page.locator("[data-testid='stMetric']").filter(has_text=label).wait_for()
+    text = main.inner_text()
+    assert "With the photo head taught on 3,068 real photos" in text, text
+    assert "The CNN taught on Fashion-MNIST only" in text, text
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=30_000)
+    charts = page.locator(".js-plotly-plot")
+    bars = sorted(charts.nth(i).locator("g.point").count() for i in range(charts.count()))
+    assert bars == [10, 11], bars
+    screenshot(page, "photo_two_answers")
 
     # Drag a box around the right-hand flip-flop on the photo canvas (rect mode).
     canvas = page.locator("canvas.upper-canvas").first

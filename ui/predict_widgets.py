@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 import streamlit as st
 from PIL import Image
 
+from fmnist_core.head import NONE_NAME
+from fmnist_core.predict import Prediction
 from fmnist_core.preprocess import (
     ImageError,
     PixelStats,
@@ -211,8 +213,13 @@ def steps_strip(prepared: Prepared) -> None:
         col.image(_thumb(img), caption=caption, width="stretch")
 
 
-def probability_chart(probs: np.ndarray, class_names: tuple[str, ...]) -> go.Figure:
-    """Horizontal bars of all class probabilities, the winner highlighted."""
+def probability_chart(
+    probs: np.ndarray, class_names: tuple[str, ...], none: float | None = None, title: str = "All class probabilities"
+) -> go.Figure:
+    """Horizontal bars of all class probabilities, the winner highlighted; ``none``: a photo head's
+    "None of the ten" output, drawn as an 11th bar."""
+    if none is not None:
+        probs, class_names = np.append(probs, none), (*class_names, NONE_NAME)
     best = int(np.argmax(probs))
     colours = ["#d62728" if i == best else "#1f77b4" for i in range(len(probs))]
     fig = go.Figure(
@@ -231,9 +238,45 @@ def probability_chart(probs: np.ndarray, class_names: tuple[str, ...]) -> go.Fig
         margin={"l": 10, "r": 10, "t": 30, "b": 10},
         xaxis={"range": [0, 1.15], "tickformat": ".0%", "title": "probability"},
         yaxis={"autorange": "reversed"},
-        title="All class probabilities",
+        title=title,
     )
     return fig
+
+
+def answer_metric(pred: Prediction, label: str = "Prediction") -> None:
+    """One answer as a metric: the class and its probability, or "None of the ten" and the closest class."""
+    if pred.rejected:
+        st.metric(label, "None of the ten", f"closest: {pred.label} {pred.probability:.1%}", delta_color="off")
+    else:
+        st.metric(label, pred.label, f"{pred.probability:.1%} confident", delta_color="off")
+
+
+def two_answers(pred: Prediction, photos: int | None) -> None:
+    """The photo head's answer and the CNN's own (Fashion-MNIST only) side by side, each with its chart."""
+    own = pred.fashion_mnist_only
+    taught = f"{photos:,} real photos" if photos else "real photos"
+    st.subheader("What learning from real photos changes")
+    st.caption(
+        "The same CNN, two answers. Left: a small photo head on the CNN's features, taught on "
+        f"{taught}; it is the answer above. Right: the CNN's own answer, taught on Fashion-MNIST's "
+        "product shots only, which never show a garment lying on a bed or a floor."
+    )
+    left, right = st.columns(2, gap="large")
+    with left:
+        st.markdown(f"**With the photo head taught on {taught}**")
+        answer_metric(pred, "Photo head")
+        if pred.rejected:
+            st.caption(pred.reason)
+        st.plotly_chart(
+            probability_chart(pred.probs, pred.class_names, pred.none_probability, "Photo head"),
+            key="predict_probs_head",
+        )
+    with right:
+        st.markdown("**The CNN taught on Fashion-MNIST only**")
+        answer_metric(own, "CNN alone")
+        if own.rejected:
+            st.caption(own.reason)
+        st.plotly_chart(probability_chart(own.probs, own.class_names, title="CNN alone"), key="predict_probs")
 
 
 @st.cache_data(show_spinner=False)

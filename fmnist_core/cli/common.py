@@ -126,10 +126,15 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def add_photo_flags(p: argparse.ArgumentParser) -> None:
-    """``--model`` (default: the photo model) and ``--segment`` (predict, photos)."""
+    """``--model`` (default: the photo model), ``--segment`` and ``--head`` (predict, photos)."""
     p.add_argument("--model", help="shipped name, run id or .keras path (default: the photo model)")
     p.add_argument(
         "--segment", default=DEFAULT_METHOD, choices=METHODS, help=f"segmentation (default {DEFAULT_METHOD})"
+    )
+    p.add_argument(
+        "--head",
+        default="auto",
+        help="photo head: auto (the one shipped with the model, default), none (the CNN alone) or a head name",
     )
 
 

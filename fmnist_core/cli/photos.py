@@ -24,6 +24,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Strict / lenient accuracy, per folder, confusion table and reject rates on labelled photos."""
+    from ..head import HeadError
     from ..photos import evaluate_photos
     from ..registry import ModelError
 
@@ -36,9 +37,9 @@ def run(args: argparse.Namespace) -> int:
             from ..predict import Predictor
             from ..registry import default_photo_model
 
-            predictor = Predictor.from_spec(args.model or default_photo_model())
+            predictor = Predictor.from_spec(args.model or default_photo_model(), args.head)
         out = evaluate_photos(args.dir, predictor, args.segment, not args.no_reject, progress)
-    except (FileNotFoundError, ModelError) as exc:
+    except (FileNotFoundError, ModelError, HeadError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)
         return EXIT_ERROR
     if not out["photos"]:
@@ -53,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
 
     print(
         f"{out['photos']} photos ({out['in_scope']} in scope, {out['out_of_scope']} out of scope), model {out['model']}"
+        f", head {out['head'] or 'none'}"
     )
     print(f"  strict accuracy {percent(out['strict_accuracy'])}, lenient {percent(out['lenient_accuracy'])}")
     print(

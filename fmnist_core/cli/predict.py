@@ -45,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
         except Exception as exc:  # noqa: BLE001 - never a traceback for one bad file
             results.append({"path": path, "error": one_line(f"cannot prepare the image ({type(exc).__name__}: {exc})")})
     if prepared:
+        from ..head import HeadError
         from ..registry import ModelError
 
         try:
@@ -52,10 +53,10 @@ def run(args: argparse.Namespace) -> int:
                 from ..predict import Predictor
                 from ..registry import default_photo_model
 
-                predictor = Predictor.from_spec(args.model or default_photo_model())
+                predictor = Predictor.from_spec(args.model or default_photo_model(), args.head)
                 for i, prep in prepared.items():
                     results[i].update(predictor.predict_prepared(prep, top_k=args.top_k).as_dict())
-        except ModelError as exc:
+        except (ModelError, HeadError) as exc:
             print(f"error: {one_line(exc)}", file=sys.stderr)
             return EXIT_ERROR
         except Exception as exc:  # noqa: BLE001 - a model that loads but cannot run, etc.
@@ -71,6 +72,9 @@ def run(args: argparse.Namespace) -> int:
                 answer = f"{r['label']} ({r['probability']:.1%})"
                 if r.get("rejected"):
                     answer = f"none of the ten classes ({r['reason']}; closest {answer})"
+                own = r.get("fashion_mnist_only")
+                if own:
+                    answer += f" by head {r['head']}; the CNN alone: {own['label']} ({own['probability']:.1%})"
                 print(f"{r['path']}: {answer}  [{tops}]")
     for r in failed:  # one line per bad file, on stderr in both modes
         print(f"error: {one_line(r['path'], 120)}: {r['error']}", file=sys.stderr)

@@ -1,0 +1,85 @@
+"""The shipped photo head through the Predictor and the CLI: both answers, --head, all ten classes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from fmnist_core import head as ph
+from fmnist_core import registry
+from fmnist_core.preprocess import load_image, prepare_array28, prepare_photo
+
+pytestmark = pytest.mark.slow
+PHOTOS = ROOT / "tests" / "fixtures" / "photos"
+DRESS = next((PHOTOS / "dress").glob("*.jpg"))
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    from fmnist_core.predict import Predictor
+
+    return Predictor.from_spec(registry.PHOTO_MODEL)
+
+
+def test_the_default_photo_model_ships_its_head():
+    ref = registry.resolve(registry.default_photo_model())
+    assert registry.shipped_head_name(ref) == registry.PHOTO_HEAD
+    head = ph.load_head(ph.resolve_head(registry.PHOTO_HEAD))
+    card = head.card
+    assert card["backbone"] == f"shipped:{registry.PHOTO_MODEL}" and card["photos"] == 3068
+    assert {"mean", "spread_over_folds"} <= set(card["cv"]) and card["command"].startswith("python scripts/")
+    feats = np.load(registry.MODELS_DIR / f"{registry.PHOTO_HEAD}.devfeatures.npz")
+    assert feats["features"].dtype == np.float16 and feats["features"].shape == (3068, head.n_features)
+    assert set(np.unique(feats["labels"])) >= {0, 1, 2, 3, 4, 6, 10}
+
+
+def test_a_photo_gets_both_answers_and_a_drawing_only_the_cnns(predictor):
+    assert predictor.head_name == registry.PHOTO_HEAD and predictor.head_error is None
+    pred = predictor.predict_prepared(prepare_photo(load_image(DRESS)))
+    out = pred.as_dict()
+    assert out["head"] == registry.PHOTO_HEAD and 0 <= out["none_of_the_ten"] <= 1
+    own = out["fashion_mnist_only"]
+    assert set(own["probabilities"]) == set(predictor.class_names) and own["label"] in predictor.class_names
+    assert abs(sum(out["probabilities"].values()) + out["none_of_the_ten"] - 1) < 1e-4
+    drawing = predictor.predict_prepared(prepare_array28(np.zeros((28, 28), np.uint8)))
+    assert drawing.fashion_mnist_only is None and drawing.head is None
+
+
+def test_head_none_is_the_cnn_alone_and_a_foreign_head_is_refused(predictor, tmp_path, monkeypatch):
+    from fmnist_core.predict import Predictor
+
+    predictor.use_head("none")
+    try:
+        assert predictor.predict_prepared(prepare_photo(load_image(DRESS))).fashion_mnist_only is None
+        x, y = np.eye(11)[np.repeat(np.arange(11), 3)] * 3, np.repeat(np.arange(11), 3)
+        monkeypatch.setenv(ph.HEADS_ENV, str(tmp_path))
+        ph.save_head(ph.fit_head(x, y, card={"backbone": "shipped:other"}), tmp_path / "small" / "head.npz")
+        with pytest.raises(ph.HeadError, match="taught on shipped:other"):
+            predictor.use_head("small")
+    finally:
+        predictor.use_head("auto")
+    assert isinstance(predictor, Predictor) and predictor.head is not None
+
+
+def test_the_head_answers_all_ten_classes(predictor, dataset):
+    idx = np.concatenate([np.flatnonzero(dataset.y_test == c)[:20] for c in range(10)])
+    probs = predictor.head.probabilities(predictor._fc(dataset.x_test[idx]))
+    answers = probs[:, : ph.NONE].argmax(1)
+    assert set(answers.tolist()) == set(range(10))
+
+
+def test_cli_predict_json_carries_both_and_head_none_only_one():
+    cmd = [sys.executable, "-m", "fmnist_core", "predict", str(DRESS), "--json"]
+    both = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT).stdout)[0]
+    assert both["head"] == registry.PHOTO_HEAD and "fashion_mnist_only" in both
+    alone = json.loads(
+        subprocess.run([*cmd, "--head", "none"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+    )[0]
+    assert "fashion_mnist_only" not in alone and alone["label"] == both["fashion_mnist_only"]["label"]
+    bad = subprocess.run([*cmd, "--head", "no_such_head"], capture_output=True, text=True, cwd=ROOT)
+    assert bad.returncode != 0 and "no head 'no_such_head'" in bad.stderr and bad.stderr.count("\n") == 1
