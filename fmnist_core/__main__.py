@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from .cli import teach as _teach
 from .segment import DEFAULT_METHOD, METHODS
 
 EXIT_ERROR = 1
@@ -713,6 +714,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--out", default="docs/figures")
     f.set_defaults(func=cmd_figures)
 
+    _teach.register(sub)
     try:
         from .bench import add_parser as add_bench
     except ImportError:
