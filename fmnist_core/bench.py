@@ -33,6 +33,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from . import bench_teach as _bench_teach
+
 ROOT = Path(__file__).resolve().parent.parent
 TARGETS = ("train", "fast", "predict", "evaluate", "app", "tta")
 TTA_GOALS = (0.90, 0.91, 0.92, 0.93, 0.94, 0.945, 0.95)
@@ -996,3 +998,4 @@ def add_parser(sub) -> None:
     )
     b.add_argument("--worker", help=argparse.SUPPRESS)
     b.set_defaults(func=cmd_bench)
+    _bench_teach.register(sub, "bench-teach")
