@@ -137,12 +137,14 @@ def from_zip(source: Path | bytes) -> Collected:
     unknown: set[str] = set()
     for info in infos:
         parts = PurePosixPath(info.filename.replace("\\", "/")).parts
-        if info.is_dir() or not parts or any(p in IGNORED or p.startswith(".") for p in parts):
+        if info.is_dir() or not parts:
             continue
-        shown = "/".join(parts)[:120]
+        shown = info.filename.encode("unicode_escape").decode("ascii")[:120]
         problem = _member_problem(info)
         if problem:
             out.skipped.append((shown, problem))
+            continue
+        if any(p in IGNORED or p.startswith(".") for p in parts):  # macOS resource forks, .DS_Store
             continue
         folder, nearest = _folder_in(parts)
         if folder is None:

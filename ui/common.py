@@ -12,15 +12,17 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from fmnist_core import registry, runs
+from fmnist_core import heads, registry, runs
 from fmnist_core.data import DataError, find_data_dir, fix_hint, load_dataset
 
 MODEL_KEY = "model_key"  # session_state: the active model's registry key
+HEAD_KEY = "head"  # session_state: the taught photo head picked in the sidebar (None = the shipped one)
 
 
 def init_state() -> None:
     """Set up session state in one place (called by app.py on every run)."""
     st.session_state.setdefault(MODEL_KEY, f"shipped:{registry.DEFAULT_MODEL}")
+    st.session_state.setdefault(HEAD_KEY, None)
 
 
 def runs_root() -> Path:
@@ -74,6 +76,30 @@ def sidebar_model_picker() -> registry.ModelRef | None:
         if acc is not None:
             st.sidebar.caption(f"Test accuracy {acc:.2%} on the 10,000 test images")
     return ref
+
+
+def sidebar_head_picker() -> str | None:
+    """Below the model picker: the photo head photos are answered with (None = the shipped photo head).
+
+    Taught heads come from the Teach page or ``python -m fmnist_core teach``; a deleted or damaged
+    one falls back to the shipped head.
+    """
+    taught = {h.name: h.label for h in heads.list_heads() if not h.problem}
+    options: list[str | None] = [None, *taught]
+    if st.session_state.get(HEAD_KEY) not in options:
+        st.session_state[HEAD_KEY] = None
+    if st.session_state.get("sidebar_head", None) != st.session_state[HEAD_KEY]:
+        st.session_state["sidebar_head"] = st.session_state[HEAD_KEY]
+    st.sidebar.selectbox(
+        "Photo head",
+        options,
+        format_func=lambda n: "shipped photo head" if n is None else taught.get(n, n),
+        key="sidebar_head",
+        on_change=lambda: st.session_state.update({HEAD_KEY: st.session_state["sidebar_head"]}),
+        help="What answers photos on top of the CNN: the head shipped with the app (taught on the dev "
+        "photos) or one taught on the Teach page.",
+    )
+    return st.session_state[HEAD_KEY]
 
 
 @st.cache_data(show_spinner=False)
