@@ -84,6 +84,11 @@ class PhotoHead:
     none_threshold: float = 0.5
     distance_factor: float | None = None
     card: dict[str, Any] = field(default_factory=dict)
+    # The CNN's own last layer (its ``probs`` weights, (d, 10) and (10,)) and how much its opinion
+    # re-weights the head's ten classes (``with_prior``); 0 = the head alone.
+    prior_coef: np.ndarray | None = None
+    prior_intercept: np.ndarray | None = None
+    prior_weight: float = 0.0
 
     @property
     def n_features(self) -> int:
@@ -101,7 +106,10 @@ class PhotoHead:
             raise HeadError(f"the head expects {self.n_features} features per row, got shape {f.shape}")
         s = self.logits(f)
         s = np.exp(s - s.max(1, keepdims=True))
-        return (s / s.sum(1, keepdims=True)).astype(np.float32)
+        p = s / s.sum(1, keepdims=True)
+        if self.prior_weight and self.prior_coef is not None:
+            p = with_prior(p, log_softmax(f @ self.prior_coef + self.prior_intercept), self.prior_weight)
+        return p.astype(np.float32)
 
     def reason(self, probs11: np.ndarray, distance: float | None = None) -> str | None:
         """Why this answer is "none of the ten", or None if the head names one of the ten classes.
@@ -133,6 +141,24 @@ class PhotoHead:
         return np.where(none, NONE, out)
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """Row-wise log of the softmax, computed stably."""
+    z = np.asarray(z, np.float64)
+    z = z - z.max(1, keepdims=True)
+    return z - np.log(np.exp(z).sum(1, keepdims=True))
+
+
+def with_prior(probs11: np.ndarray, cnn_log_probs: np.ndarray, weight: float) -> np.ndarray:
+    """The head's ten classes re-weighted by the CNN's own probabilities to the power ``weight``
+    (its "none" probability kept): where photos taught little (Bag, Sandal, Ankle boot, product
+    shots), the CNN's opinion still counts."""
+    p = np.asarray(probs11, np.float64)
+    ten = np.log(np.maximum(p[:, :NONE], 1e-30)) + weight * cnn_log_probs
+    ten = np.exp(ten - ten.max(1, keepdims=True))
+    ten = ten / ten.sum(1, keepdims=True) * (1.0 - p[:, NONE : NONE + 1])
+    return np.concatenate([ten, p[:, NONE:]], axis=1)
+
+
 # The garment classes the backbone's distance rule applies to (predict.DISTANCE_CLASSES): shoes and
 # bags photographed by phone lie as far from the dataset's views as hats do, so they are exempt.
 DISTANCE_CLASSES = (0, 1, 2, 3, 4, 6)
@@ -151,6 +177,8 @@ def fit_head(
     none_threshold: float = 0.5,
     distance_factor: float | None = None,
     max_iter: int = 2000,
+    prior: tuple[np.ndarray, np.ndarray] | None = None,
+    prior_weight: float = 0.0,
     card: dict[str, Any] | None = None,
 ) -> PhotoHead:
     """Fit a head on labelled feature rows (labels 0-9, or 10 for "none of the ten").
@@ -198,10 +226,13 @@ def fit_head(
         "extra_weight": extra_weight if extra_features is not None else 0.0,
         "none_threshold": none_threshold,
         "distance_factor": distance_factor,
+        "prior_weight": prior_weight if prior is not None else 0.0,
     }
     full_card = {"choices": choices, "rows": int(len(labels)), "extra_rows": int(len(x) - len(labels))}
     full_card.update(card or {})
-    return PhotoHead(mean, scale, coef, intercept, float(none_threshold), distance_factor, full_card)
+    pc, pi = (None, None) if prior is None else (np.asarray(prior[0], np.float64), np.asarray(prior[1], np.float64))
+    weight = float(prior_weight) if prior is not None else 0.0
+    return PhotoHead(mean, scale, coef, intercept, float(none_threshold), distance_factor, full_card, pc, pi, weight)
 
 
 # ---------------------------------------------------------------- cross-validation
@@ -291,8 +322,13 @@ def save_head(head: PhotoHead, path: Path) -> None:
         "intercept": head.intercept.astype(np.float32),
         "none_threshold": np.array(head.none_threshold, np.float32),
         "distance_factor": np.array(np.nan if head.distance_factor is None else head.distance_factor, np.float32),
+        "prior_weight": np.array(head.prior_weight, np.float32),
     }
     card = {"format": HEAD_FORMAT, "outputs": list(output_names()), "n_features": head.n_features, **head.card}
+    if head.prior_coef is not None and head.prior_intercept is not None:
+        arrays.update(
+            prior_coef=head.prior_coef.astype(np.float32), prior_intercept=head.prior_intercept.astype(np.float32)
+        )
     _atomic_write(path, lambda fh: np.savez_compressed(fh, **arrays))
     text = json.dumps(card, indent=2, default=_jsonable) + "\n"
     _atomic_write(card_path(path), lambda fh: fh.write(text), "w")
@@ -321,6 +357,9 @@ def load_head(path: Path) -> PhotoHead:
                 np.asarray(z[k], np.float64) for k in ("mean", "scale", "coef", "intercept")
             )
             threshold, factor = float(z["none_threshold"]), float(z["distance_factor"])
+            weight = float(z["prior_weight"]) if "prior_weight" in z.files else 0.0
+            pc = np.asarray(z["prior_coef"], np.float64) if "prior_coef" in z.files else None
+            pi = np.asarray(z["prior_intercept"], np.float64) if "prior_intercept" in z.files else None
     except Exception as exc:  # noqa: BLE001 - zip, npy and key errors all mean "damaged"
         raise HeadError(f"{path} is damaged ({type(exc).__name__}: {_flat(exc)}); {how}") from None
     if fmt != HEAD_FORMAT:
@@ -336,7 +375,11 @@ def load_head(path: Path) -> PhotoHead:
             raise ValueError("not a JSON object")
     except (OSError, ValueError) as exc:
         raise HeadError(f"the card {card_path(path)} is missing or damaged ({_flat(exc)}); {how}") from None
-    return PhotoHead(mean, scale, coef, intercept, threshold, None if np.isnan(factor) else factor, card)
+    if weight and (pc is None or pi is None or pc.shape != (d, NONE) or pi.shape != (NONE,)):
+        raise HeadError(f"{path} has a damaged prior (the CNN's last layer); {how}")
+    return PhotoHead(
+        mean, scale, coef, intercept, threshold, None if np.isnan(factor) else factor, card, pc, pi, weight
+    )
 
 
 def _flat(exc: BaseException) -> str:
