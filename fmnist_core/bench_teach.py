@@ -35,6 +35,7 @@ def register(sub: argparse._SubParsersAction, name: str = "teach") -> None:
     b.add_argument("--dir", type=Path, help=f"a folder of class folders (default {DEV})")
     b.add_argument("--threads", type=int, help="preparation threads (default teach.PREP_THREADS)")
     b.add_argument("--only-mine", action="store_true", help="without the dev photos' features")
+    b.add_argument("--dev-features", type=Path, help="the dev photos' features (default: shipped beside the backbone)")
     b.add_argument("--seed", type=int, default=0)
     b.add_argument("--json", action="store_true", help="one JSON object on the last line")
     b.set_defaults(func=run)
@@ -75,7 +76,14 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="bench-teach-") as tmp:
         t1 = time.perf_counter()
         collected = teach_input.from_zip(data)
-        result = teach.teach(collected, "bench", predictor=predictor, only_mine=args.only_mine, root=Path(tmp))
+        result = teach.teach(
+            collected,
+            "bench",
+            predictor=predictor,
+            only_mine=args.only_mine,
+            root=Path(tmp),
+            dev_features=args.dev_features,
+        )
         total = time.perf_counter() - t1
     return {
         "target": "teach",
