@@ -70,6 +70,7 @@ if clicked and collected is not None:
     if result is not None:
         st.session_state[tw.RESULT] = result
         st.session_state[tw.HEAD] = result.name  # the new head answers photos on Predict from now on
+        st.rerun()  # so the sidebar's head picker, drawn before, shows it
 
 if st.session_state[tw.RESULT] is not None:
     tw.result_panel(st.session_state[tw.RESULT])

@@ -85,17 +85,17 @@ def sidebar_head_picker() -> str | None:
     one falls back to the shipped head.
     """
     taught = {h.name: h.label for h in heads.list_heads() if not h.problem}
-    options: list[str | None] = [None, *taught]
-    if st.session_state.get(HEAD_KEY) not in options:
+    if st.session_state.get(HEAD_KEY) not in taught:
         st.session_state[HEAD_KEY] = None
-    if st.session_state.get("sidebar_head", None) != st.session_state[HEAD_KEY]:
-        st.session_state["sidebar_head"] = st.session_state[HEAD_KEY]
+    # The widget holds "" for the shipped head (a None option would draw a "clear" cross).
+    if st.session_state.get("sidebar_head") != (st.session_state[HEAD_KEY] or ""):
+        st.session_state["sidebar_head"] = st.session_state[HEAD_KEY] or ""
     st.sidebar.selectbox(
         "Photo head",
-        options,
-        format_func=lambda n: "shipped photo head" if n is None else taught.get(n, n),
+        ["", *taught],
+        format_func=lambda n: taught.get(n, n) if n else "shipped photo head",
         key="sidebar_head",
-        on_change=lambda: st.session_state.update({HEAD_KEY: st.session_state["sidebar_head"]}),
+        on_change=lambda: st.session_state.update({HEAD_KEY: st.session_state["sidebar_head"] or None}),
         help="What answers photos on top of the CNN: the head shipped with the app (taught on the dev "
         "photos) or one taught on the Teach page.",
     )

@@ -230,7 +230,7 @@ def heads_list(actor: access.Actor | None, root: Path | None = None) -> None:
         left, mid, right = st.columns([5, 1, 1], vertical_alignment="center")
         when = time.strftime("%d %b %H:%M", time.localtime(h.created)) if h.created else "?"
         classes = ", ".join(h.card.get("classes", []))
-        left.markdown(f"**{h.name}** · {h.owner or 'command line'} · {when}  \n{h.label} · {classes}")
+        left.markdown(f"**{h.name}** · {h.owner or 'no owner'} · {when}  \n{h.label} · {classes}")
         if h.problem:
             left.caption(f"Cannot be used: {h.problem}.")
         mid.button(
