@@ -150,6 +150,7 @@ class DevSet:
     labels: np.ndarray
     mix_features: np.ndarray | None = None
     mix_labels: np.ndarray | None = None
+    mix_weight: float | None = None  # the weight of each Fashion-MNIST row, as the shipped head was fitted
 
     @classmethod
     def empty(cls, d: int) -> DevSet:
@@ -170,7 +171,9 @@ def load_dev_features(path: Path) -> DevSet:
     try:
         with np.load(path, allow_pickle=False) as z:
             f, y = _first(z, ("features", "dev_f", "x")), _first(z, ("labels", "dev_y", "y"))
-            mix_f, mix_y = _first(z, ("mix_features", "mix_f")), _first(z, ("mix_labels", "mix_y"))
+            mix_f = _first(z, ("fashion_features", "mix_features", "mix_f"))
+            mix_y = _first(z, ("fashion_labels", "mix_labels", "mix_y"))
+            mix_w = _first(z, ("fashion_weight",))
     except (OSError, ValueError, EOFError) as exc:
         raise TeachError(
             f"the dev photos' features {path.name} are missing or damaged ({type(exc).__name__}); "
@@ -179,7 +182,10 @@ def load_dev_features(path: Path) -> DevSet:
     if f is None or y is None or f.ndim != 2 or len(f) != len(y):
         raise TeachError(f"the dev photos' features {path.name} are damaged (no features and labels of one length)")
     mix_ok = mix_f is not None and mix_y is not None and mix_f.ndim == 2 and len(mix_f) == len(mix_y)
-    return DevSet(f.astype(np.float32), y.astype(int), *((mix_f, mix_y.astype(int)) if mix_ok else (None, None)))
+    if not mix_ok:
+        return DevSet(f.astype(np.float32), y.astype(int))
+    weight = None if mix_w is None else float(mix_w)
+    return DevSet(f.astype(np.float32), y.astype(int), mix_f.astype(np.float32), mix_y.astype(int), weight)
 
 
 def labels_for(folders: list[str], cnn_probs: np.ndarray) -> np.ndarray:
@@ -349,6 +355,8 @@ def teach(
     choices = fit_choices(shipped)
     if dev.mix_features is not None:
         choices.update(extra_features=dev.mix_features, extra_labels=dev.mix_labels)
+        if dev.mix_weight is not None:
+            choices["extra_weight"] = dev.mix_weight
     else:
         choices.pop("extra_weight", None)
 
