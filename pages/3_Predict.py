@@ -7,7 +7,7 @@ from fmnist_core.preprocess import DEFAULT_TOLERANCE, unusual_input
 from fmnist_core.registry import ModelError, default_photo_model, model_class_names, resolve
 from fmnist_core.segment import DEFAULT_METHOD, METHODS
 from ui import predict_widgets
-from ui.common import active_model, predictor_for
+from ui.common import HEAD_KEY, active_model, predictor_for
 from ui.frame import frame
 
 frame("Predict")
@@ -85,7 +85,9 @@ if source in ("Upload", "Camera") and st.session_state["predict_photo_model"] ==
         ref = resolve(default_photo_model())
     except ModelError:
         pass  # no photo model shipped: the active model it is
-predictor = predictor_for(ref)  # loaded once per model file and cached for every session
+predictor = predictor_for(
+    ref, st.session_state.get(HEAD_KEY)
+)  # loaded once per model file and cached for every session
 pred = predictor.predict_prepared(prepared)
 
 with right:

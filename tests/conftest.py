@@ -22,6 +22,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # ~/.cache: a figure measured while the tests load the CPU must not become this machine's estimate.
 # Set at import so AppTest, the CLI and served apps (subprocesses) inherit it.
 os.environ["FMNIST_CACHE_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
+# Taught photo heads (fmnist_core.heads) likewise: never into the project's heads/ folder.
+os.environ["FMNIST_HEADS_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-heads-")
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from browser tests (git-ignored)
 COUNTS = ARTIFACTS / "reliability-counts.jsonl"  # what the reliability tests tried (docs/RELIABILITY.md)

@@ -12,15 +12,17 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from fmnist_core import registry, runs
+from fmnist_core import heads, registry, runs
 from fmnist_core.data import DataError, find_data_dir, fix_hint, load_dataset
 
 MODEL_KEY = "model_key"  # session_state: the active model's registry key
+HEAD_KEY = "head"  # session_state: the taught photo head picked in the sidebar (None = the shipped one)
 
 
 def init_state() -> None:
     """Set up session state in one place (called by app.py on every run)."""
     st.session_state.setdefault(MODEL_KEY, f"shipped:{registry.DEFAULT_MODEL}")
+    st.session_state.setdefault(HEAD_KEY, None)
 
 
 def runs_root() -> Path:
@@ -76,6 +78,30 @@ def sidebar_model_picker() -> registry.ModelRef | None:
     return ref
 
 
+def sidebar_head_picker() -> str | None:
+    """Below the model picker: the photo head photos are answered with (None = the shipped photo head).
+
+    Taught heads come from the Teach page or ``python -m fmnist_core teach``; a deleted or damaged
+    one falls back to the shipped head.
+    """
+    taught = {h.name: h.label for h in heads.list_heads() if not h.problem}
+    if st.session_state.get(HEAD_KEY) not in taught:
+        st.session_state[HEAD_KEY] = None
+    # The widget holds "" for the shipped head (a None option would draw a "clear" cross).
+    if st.session_state.get("sidebar_head") != (st.session_state[HEAD_KEY] or ""):
+        st.session_state["sidebar_head"] = st.session_state[HEAD_KEY] or ""
+    st.sidebar.selectbox(
+        "Photo head",
+        ["", *taught],
+        format_func=lambda n: taught.get(n, n) if n else "shipped photo head",
+        key="sidebar_head",
+        on_change=lambda: st.session_state.update({HEAD_KEY: st.session_state["sidebar_head"] or None}),
+        help="What answers photos on top of the CNN: the head shipped with the app (taught on the dev "
+        "photos) or one taught on the Teach page.",
+    )
+    return st.session_state[HEAD_KEY]
+
+
 @st.cache_data(show_spinner=False)
 def data_status() -> tuple[bool, str]:
     """(found, where or how to fix) for the Fashion-MNIST files."""
@@ -100,17 +126,26 @@ def dataset_or_stop(dataset: str = "fashion") -> dict[str, np.ndarray]:
 
 
 @st.cache_resource(show_spinner="Loading model ...", max_entries=4)
-def predictor(path: str, mtime: float):  # noqa: ARG001 (mtime is part of the cache key)
-    """A loaded Predictor for a model file (TensorFlow is imported here, not at page load)."""
+def predictor(path: str, mtime: float, head: str = "auto", head_mtime: float = 0.0):  # noqa: ARG001 (mtimes key the cache)
+    """A loaded Predictor for a model file and photo head (TensorFlow is imported here, not at page load)."""
     from fmnist_core.predict import Predictor
 
-    return Predictor.from_path(Path(path))
+    return Predictor(registry.resolve(path), head)
 
 
-def predictor_for(ref: registry.ModelRef):
-    """The cached Predictor of ``ref``; shows the error and stops the page if it cannot load."""
+def predictor_for(ref: registry.ModelRef, head: str | None = None):
+    """The cached Predictor of ``ref`` with the photo ``head`` (None: the one shipped with it).
+
+    Shows the error and stops the page if the model or the head cannot load.
+    """
+    from fmnist_core.head import HeadError, resolve_head
+
     try:
-        return predictor(str(ref.path), ref.path.stat().st_mtime)
+        head_mtime = resolve_head(head).stat().st_mtime if head else 0.0
+        return predictor(str(ref.path), ref.path.stat().st_mtime, head or "auto", head_mtime)
+    except HeadError as exc:
+        st.error(f"The photo head could not be loaded: {exc}. Pick another head in the sidebar.")
+        st.stop()
     except (registry.ModelError, OSError) as exc:
         st.error(f"The model could not be loaded: {exc}")
         st.stop()

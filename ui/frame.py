@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from ui.common import init_state, sidebar_model_picker
+from ui.common import init_state, sidebar_head_picker, sidebar_model_picker
 from ui.streamlit_fixes import (
     keep_page_changes_over_fragment_reruns,
     keep_upload_answers_across_reruns,
@@ -24,6 +24,7 @@ PAGES = [
     ("pages/2_Evaluate.py", "Evaluate", ":material/analytics:"),
     ("pages/3_Predict.py", "Predict", ":material/checkroom:"),
     ("pages/4_Inside.py", "Inside", ":material/visibility:"),
+    ("pages/5_Teach.py", "Teach", ":material/school:"),
 ]
 PAGE_FILES = {label: path for path, label, _ in PAGES}
 
@@ -41,3 +42,4 @@ def frame(title: str) -> None:
             st.page_link(path, label=label, icon=icon)
         st.divider()
     sidebar_model_picker()
+    sidebar_head_picker()

@@ -27,7 +27,7 @@ import importlib
 
 # One module per benchmark, in the order ``bench --help`` lists them; each exposes
 # ``register(sub)`` (adds its parser, ``set_defaults(func=run)``) and ``run(args) -> int``.
-BENCHMARKS = ("train", "fast", "predict", "evaluate", "app", "tta", "inside")
+BENCHMARKS = ("train", "fast", "predict", "evaluate", "app", "tta", "inside", "teach")
 
 
 def register(sub: argparse._SubParsersAction) -> None:

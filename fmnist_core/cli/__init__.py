@@ -29,6 +29,7 @@ COMMANDS = (
     "sweep",
     "figures",
     "inside",
+    "teach",
     "export",
     "bench",
 )
