@@ -16,7 +16,8 @@ import os
 import statistics
 import tempfile
 import time
-from pathlib import Path
+
+from ..machine import cpu_isa, cpu_model, cpuinfo_field
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,19 +31,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cpu_summary() -> str:
-    """'model name (family F model M), AVX-512 yes/no, AVX512-BF16 yes/no, N cores' from /proc/cpuinfo."""
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return "unknown CPU"
-    first = dict(
-        (k.strip(), v.strip()) for k, _, v in (line.partition(":") for line in text.split("\n\n")[0].splitlines())
-    )
-    flags = set(first.get("flags", "").split())
+    """'model name (family F model M), ISA, N cores': the CPU a figure was measured on."""
     return (
-        f"{first.get('model name', '?')} (family {first.get('cpu family', '?')} model {first.get('model', '?')}), "
-        f"AVX-512 {'yes' if 'avx512f' in flags else 'no'}, AVX512-BF16 {'yes' if 'avx512_bf16' in flags else 'no'}, "
-        f"{os.cpu_count()} cores"
+        f"{cpu_model()} (family {cpuinfo_field('cpu family') or '?'} model {cpuinfo_field('model') or '?'}), "
+        f"{cpu_isa()}, {os.cpu_count()} cores"
     )
 
 
