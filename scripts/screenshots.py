@@ -30,7 +30,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from conftest import CHROMIUM, CHROMIUM_ARGS, wait_for_app  # noqa: E402
 from test_browser_evaluate import CELL_CENTRE_JS  # noqa: E402
 
-from fmnist_core import runs  # noqa: E402
+from fmnist_core import runqueue, runs  # noqa: E402
 from fmnist_core.config import preset  # noqa: E402
 
 # A CC0 phone photo of a T-shirt from clothing-dev (tests/fixtures/photos/README.md).
@@ -96,8 +96,8 @@ def main() -> int:
     password = secrets.token_urlsafe(12)  # class mode: names and the queue show; nobody unlocks it
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "FMNIST_RUNS_DIR": str(root)}
     env["FMNIST_TEACHER_PASSWORD"] = password
-    os.environ.update(FMNIST_RUNS_DIR=str(root), FMNIST_TEACHER_PASSWORD=password)  # for runs.launch
-    demo = [runs.launch(cfg, root, owner=owner) for owner, cfg in DEMO_RUNS]
+    os.environ.update(FMNIST_RUNS_DIR=str(root), FMNIST_TEACHER_PASSWORD=password)  # for runqueue.launch
+    demo = [runqueue.launch(cfg, root, owner=owner) for owner, cfg in DEMO_RUNS]
     shots: list[Path] = []
     proc, url = _serve(env)
     try:
@@ -156,7 +156,7 @@ def main() -> int:
         proc.terminate()
         proc.wait(10)
         for run_dir in reversed(demo):  # Ben's first: cancelled while waiting, never started by Ann's end
-            runs.request_stop(run_dir)
+            runqueue.request_stop(run_dir)
         for run_dir in demo:
             runs.wait(run_dir, timeout=120)
             # The trainer writes its end status, then looks at the queue once more: let it exit

@@ -17,13 +17,13 @@ import signal
 import pytest
 from conftest import screenshot, wait_for_app
 from playwright.sync_api import expect
-from test_browser_classroom import PASSWORD, claim, class_mode, new_page, select_history, wait_until
+from test_browser_classroom import PASSWORD, SERVER_ENV, claim, class_mode, new_page, select_history, wait_until
 from test_browser_train import LONG, open_train, start_from_page
 
-from fmnist_core import access, runs
+from fmnist_core import access, runqueue, runs
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-__all__ = ["class_mode"]  # the module's teacher password (a fixture, used below)
+__all__ = ["class_mode", "SERVER_ENV"]  # the teacher password: in this process (a fixture) and in its own app server
 
 
 def key_cookie(page) -> dict | None:
@@ -151,7 +151,7 @@ def test_the_name_lives_in_this_browser_only(browser, app_server, runs_root):
         assert not any(k in log for k in (ann_key, old, moved, PASSWORD))
     finally:
         if pid:
-            runs.request_stop(run.path)
+            runqueue.request_stop(run.path)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGCONT)  # never leave a paused trainer behind
         for ctx in {page.context for page in pages}:
