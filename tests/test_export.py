@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from conftest import screenshot, wait_for_app
 from PIL import Image
+from test_browser_classroom import select_history
 
 from fmnist_core import export, registry
 
@@ -245,6 +246,9 @@ def test_train_page_downloads_the_chosen_format(app_server, page):
     page.get_by_role("button", name="Start training").wait_for(timeout=180_000)
     wait_for_app(page, timeout=180_000)
     page.get_by_text("tensorboard --logdir").first.wait_for()
+    # The server's runs folder is shared with other modules: pick the finished tiny run (it has a model).
+    select_history(page, "tiny")
+    wait_for_app(page)
     box = page.locator(".st-key-train_download_format")
     box.scroll_into_view_if_needed()
     box.get_by_role("combobox").click()
