@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import pytest
 from browser_env import CHROMIUM, CHROMIUM_ARGS
+
+from fmnist_core.bench.app import free_port
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Speed measurements (fmnist_core.estimate) go to a per-session folder, never to the user's
@@ -146,15 +147,9 @@ def runs_root(request, tmp_path, tiny_run, monkeypatch) -> Iterator[Path]:
     _stop_active_runs(root)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _serve(runs_root: Path, extra_env: dict[str, str]) -> Iterator[str]:
     """`streamlit run app.py` on a free localhost port over ``runs_root``; yields the URL, then stops it."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "FMNIST_RUNS_DIR": str(runs_root), "TF_CPP_MIN_LOG_LEVEL": "3", **extra_env}
     log = open(runs_root.parent / "streamlit.log", "wb")
     proc = subprocess.Popen(

@@ -18,23 +18,13 @@ import pytest
 from conftest import screenshot, wait_for_app
 from PIL import Image
 from test_browser_classroom import select_history
+from test_cli import cli
 
 from fmnist_core import export, registry
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "fashion_cnn_best"  # wide_cnn inside the flip-TTA wrapper: the hardest shipped graph
 N_CHECK = 2000
-
-
-def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "fmnist_core", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 def unpack(zip_path: Path, dest: Path) -> Path:
