@@ -180,12 +180,15 @@ def fit_head(
     prior: tuple[np.ndarray, np.ndarray] | None = None,
     prior_weight: float = 0.0,
     card: dict[str, Any] | None = None,
+    start: PhotoHead | None = None,
 ) -> PhotoHead:
     """Fit a head on labelled feature rows (labels 0-9, or 10 for "none of the ten").
 
     ``extra_*``: rows that always teach with weight ``extra_weight`` each (Fashion-MNIST images,
     so classes without photos are still answered). ``class_weight="balanced"`` weights every
     label of the photo rows the same in total. Outputs with no rows at all are never answered.
+    ``start``: a head of the same features to start the solver from (the same optimum, reached in
+    a few iterations when the rows differ from ``start``'s by a few photos: teach.py's folds).
     """
     from sklearn.linear_model import LogisticRegression
 
@@ -212,6 +215,14 @@ def fit_head(
     scale = x.std(0)
     scale[scale < 1e-6] = 1.0  # dead ReLU units: constant features carry nothing
     lr = LogisticRegression(C=C, max_iter=max_iter)
+    # Two classes keep one row in scikit-learn and balanced weights move the optimum far: from zero.
+    if start is not None and start.n_features == x.shape[1] and len(taught) >= 3 and class_weight in (None, "none"):
+        # logits = ((f - m0) / s0) W0' + b0 = ((f - m1) / s1) (W0 s1 / s0)' + ((m1 - m0) / s0) W0' + b0
+        lr.warm_start = True
+        lr.coef_ = start.coef[taught] * (scale / start.scale)
+        lr.intercept_ = np.nan_to_num(
+            start.intercept[taught] + ((mean - start.mean) / start.scale) @ start.coef[taught].T, neginf=0.0
+        )
     lr.fit((x - mean) / scale, y, sample_weight=w)
     coef = np.zeros((N_OUTPUTS, x.shape[1]))
     intercept = np.full(N_OUTPUTS, -np.inf)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -272,46 +272,6 @@ def fit_choices(shipped: head.PhotoHead | None) -> dict[str, Any]:
     return {k: choices[k] for k in keys if k in choices}
 
 
-def fit_from(start: head.PhotoHead, x: np.ndarray, y: np.ndarray, choices: dict[str, Any]) -> head.PhotoHead:
-    """``head.fit_head``'s model (same rows, weights and C), solved from ``start``'s weights instead of zero.
-
-    Why: with the 3,068 dev photos and 3,000 Fashion-MNIST rows in every fit, lbfgs from zero took
-    ~18 s per fit here, six fits per teaching (k folds + the final head). Every fit differs from the
-    shipped head by a few of the class's photos, so started from it (its weights carried over into
-    this fit's standardisation exactly) the solver converges in a few iterations, to the same optimum.
-    Heads that weight classes ("balanced") take ``fit_head`` itself.
-    """
-    from sklearn.linear_model import LogisticRegression
-
-    if choices.get("class_weight") not in (None, "none") or start.n_features != x.shape[1] or len(set(y)) < 3:
-        return head.fit_head(x, y, **choices)  # (two classes: scikit-learn keeps one row, nothing to start from)
-    extra = choices.get("extra_features")
-    w = np.ones(len(y))
-    if extra is not None and choices.get("extra_weight", 0) > 0:
-        x = np.concatenate([x, extra])
-        y = np.concatenate([y, choices["extra_labels"]])
-        w = np.concatenate([w, np.full(len(extra), float(choices["extra_weight"]))])
-    x = np.asarray(x, np.float64)
-    mean, scale = x.mean(0), x.std(0)
-    scale[scale < 1e-6] = 1.0
-    classes = np.unique(y)
-    # logits = ((f - m0) / s0) W0' + b0 = ((f - m1) / s1) (W0 s1 / s0)' + ((m1 - m0) / s0) W0' + b0
-    coef0 = start.coef[classes] * (scale / start.scale)
-    icpt0 = np.nan_to_num(
-        start.intercept[classes] + ((mean - start.mean) / start.scale) @ start.coef[classes].T, neginf=0.0
-    )
-    lr = LogisticRegression(C=choices.get("C", 0.01), max_iter=2000, warm_start=True)
-    lr.coef_, lr.intercept_ = coef0.copy(), icpt0.copy()
-    lr.fit((x - mean) / scale, y, sample_weight=w)
-    coef = np.zeros_like(start.coef)
-    intercept = np.full(head.N_OUTPUTS, -np.inf)
-    coef[lr.classes_], intercept[lr.classes_] = lr.coef_, lr.intercept_
-    keep = {k: choices[k] for k in ("none_threshold", "distance_factor") if k in choices}
-    card = {"choices": {k: v for k, v in choices.items() if not k.startswith("extra_")}, "rows": int(len(w))}
-    card["choices"]["extra_weight"] = choices.get("extra_weight", 0.0)
-    return replace(start, mean=mean, scale=scale, coef=coef, intercept=intercept, card=card, **keep)
-
-
 def teach(
     collected: Collected,
     name: str,
@@ -362,11 +322,15 @@ def teach(
 
     def fit(rows: np.ndarray, start: head.PhotoHead | None = None) -> head.PhotoHead:
         x, y = np.concatenate([dev.features, feats[rows]]), np.concatenate([dev.labels, labels[rows]])
-        return head.fit_head(x, y, **choices) if start is None else fit_from(start, x, y, choices)
+        if start is None or start.prior_coef is None:
+            return head.fit_head(x, y, start=start, **choices)
+        # A head started from the shipped one keeps its re-weighting by the CNN's own answer.
+        prior = (start.prior_coef, start.prior_intercept)
+        return head.fit_head(x, y, start=start, prior=prior, prior_weight=start.prior_weight, **choices)
 
     t1 = time.perf_counter()
     say(0.84, "fitting the head on all photos")
-    # With the dev photos the shipped head is nearly the answer: start there (fit_from), then start
+    # With the dev photos the shipped head is nearly the answer: start there (fit_head's start), then start
     # each fold from the head on all photos. With only the class's photos fits take milliseconds.
     final = fit(np.arange(len(labels)), None if only_mine or shipped is None else shipped)
     cv_probs = np.zeros((len(labels), head.N_OUTPUTS), np.float32)
