@@ -24,7 +24,7 @@ from typing import Any
 
 from ..runs import PROJECT_ROOT
 
-DEV = PROJECT_ROOT.parent.parent / "shared" / "photos" / "clothing-dev"
+DEV = PROJECT_ROOT.parent / "shared" / "photos" / "clothing-dev"  # shared/ lies beside the checkout
 FOLDERS = ("dress", "pants", "shoes", "t-shirt", "hat")
 
 
