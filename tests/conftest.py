@@ -248,6 +248,20 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+def trainer_pid(run_dir: Path, timeout: float = 60) -> int:
+    """The trainer's process id, once its launcher has written it: a run's status.json exists
+    (queued) a moment before the pid is in it, and a test that reads it at once races the launch."""
+    from fmnist_core import runs
+
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        pid = (runs.read_json(run_dir / "status.json", {}) or {}).get("pid")
+        if pid:
+            return int(pid)
+        time.sleep(0.1)
+    raise AssertionError(f"no trainer pid in {run_dir / 'status.json'} after {timeout:.0f} s")
+
+
 def wait_for_app(page, timeout: float = 60_000) -> None:
     """Wait until Streamlit has finished running the script (no 'Running...' status)."""
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)

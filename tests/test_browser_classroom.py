@@ -13,7 +13,7 @@ import signal
 import time
 
 import pytest
-from conftest import screenshot, wait_for_app
+from conftest import screenshot, trainer_pid, wait_for_app
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from test_browser_train import LONG, open_train, show_live_panel, start_from_page
@@ -105,7 +105,7 @@ def test_two_learners_queue_in_order_and_only_the_teacher_stops_another_run(brow
         assert [r.run_id for r in runqueue.waiting_runs(runs.list_runs(runs_root))] == [run_b.run_id]
         # Pause Ann's trainer: it keeps its process and its place, and three browsers rather than
         # TensorFlow get this busy machine's two cores. It resumes when the teacher stops it.
-        pid = runs.read_json(run_a.path / "status.json")["pid"]
+        pid = trainer_pid(run_a.path)
         os.kill(pid, signal.SIGSTOP)
         mark("both started, Ann's trainer paused")
 

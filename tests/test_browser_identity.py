@@ -15,7 +15,7 @@ import os
 import signal
 
 import pytest
-from conftest import screenshot, wait_for_app
+from conftest import screenshot, trainer_pid, wait_for_app
 from playwright.sync_api import expect
 from test_browser_classroom import PASSWORD, SERVER_ENV, claim, class_mode, new_page, select_history, wait_until
 from test_browser_train import LONG, open_train, start_from_page
@@ -69,7 +69,7 @@ def test_the_name_lives_in_this_browser_only(browser, app_server, runs_root):
         ann_key = cookie["value"]
         assert access.name_for_key(runs_root, ann_key) == "Ann"
         run = start_from_page(a, runs_root, "paper", limit=6000, epochs=20)  # trains for minutes
-        pid = runs.read_json(run.path / "status.json")["pid"]
+        pid = trainer_pid(run.path)
         os.kill(pid, signal.SIGSTOP)  # it keeps its place; the browsers get the CPU
         expect(a.get_by_role("button", name="Stop training").first).to_be_visible(timeout=LONG)
         no_key_shown(a, ann_key)

@@ -244,8 +244,12 @@ def test_train_page_downloads_the_chosen_format(app_server, page):
     box.get_by_role("combobox").click()
     page.get_by_role("option", name="ONNX", exact=True).click()
     wait_for_app(page)
+    # The button's label names the format, so waiting for it proves the rerun after the choice has
+    # rendered; clicking earlier downloads the previous format's zip.
+    button = page.locator(".st-key-train_download").get_by_role("button", name="Download ONNX (.zip)")
+    button.wait_for(timeout=60_000)
     with page.expect_download(timeout=180_000) as info:
-        page.locator(".st-key-train_download").get_by_role("button").click()
+        button.click()
     download = info.value
     assert download.suggested_filename == "tiny-onnx.zip"
     path = Path(download.path())

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
-from conftest import STOPPABLE_RUN
+from conftest import STOPPABLE_RUN, trainer_pid
 
 from fmnist_core import access, runqueue, runs
 from fmnist_core.config import preset
@@ -135,7 +135,7 @@ def test_queued_runs_train_stop_and_fail_as_ray_jobs(ray_head, tmp_path, monkeyp
             assert runqueue.stop("stop", root, access.Actor("Ann", "learner")) == "stopping"
             stopped = True
         if not killed and training(ids["kill"]):
-            os.kill(runs.read_json(ids["kill"] / "status.json")["pid"], signal.SIGKILL)  # the worker's trainer
+            os.kill(trainer_pid(ids["kill"]), signal.SIGKILL)  # the worker's trainer
             killed = True
         if stopped and killed and not any(r.active for r in runs.list_runs(root)):
             break

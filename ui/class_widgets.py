@@ -351,7 +351,9 @@ def download_button(ref: registry.ModelRef, key: str) -> None:
         st.caption(str(exc))
         return
     st.download_button(
-        "Download (.zip)",
+        # The format in the label: the button a person (or a test) clicks says which file it gives,
+        # even in the instant before the rerun that follows a new choice.
+        f"Download {DOWNLOAD_FORMATS[choice]} (.zip)",
         data=lambda: export.export_archive(ref, fmt, quantize or None)[1],
         file_name=f"{archive.archive_name(ref)}-{choice}.zip",
         mime="application/zip",
