@@ -3,7 +3,7 @@
 Prepares every photo once per segmentation method (cached in ``--cache``), then classifies the
 cached 28x28 inputs with each model, so N methods x M models cost N preprocessing passes:
 
-    python scripts/photo_ablation.py /work/shared/photos/clothing-dev --methods none grabcut border hybrid \
+    python -m scripts.photo_ablation /work/shared/photos/clothing-dev --methods none grabcut border hybrid \
         --models fashion_cnn_paper fashion_cnn_best fashion_cnn_photo [--per-folder 60] [--json]
 
 Prints strict / lenient accuracy (no reject rule), shoes, and the p50 preprocessing time.
@@ -19,10 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fmnist_core.photos import PhotoResult, labelled_photos, summarise  # noqa: E402
-from fmnist_core.preprocess import load_image, prepare_photo  # noqa: E402
+from fmnist_core.photos import PhotoResult, labelled_photos, summarise
+from fmnist_core.preprocess import load_image, prepare_photo
 
 
 def prepare_all(photos: list[tuple[Path, str]], method: str, cache: Path) -> dict[str, np.ndarray]:

@@ -15,8 +15,8 @@ clothing-dev photos (each photo is scored by a classifier that never saw it):
 
 Reuses the 28x28 inputs that ``scripts/photo_ablation.py`` cached::
 
-    python scripts/photo_ablation.py /work/shared/photos/clothing-dev --methods grabcut --models fashion_cnn_photo
-    python scripts/photo_ceiling.py /work/shared/photos/clothing-dev [--cache /tmp/photo-ablation]
+    python -m scripts.photo_ablation /work/shared/photos/clothing-dev --methods grabcut --models fashion_cnn_photo
+    python -m scripts.photo_ceiling /work/shared/photos/clothing-dev [--cache /tmp/photo-ablation]
 
 Scores are as in ``python -m fmnist_core photos``, with no reject rule: strict and lenient accuracy
 over the in-scope photos, and strict accuracy per folder.
@@ -24,16 +24,10 @@ over the in-scope photos, and strict accuracy per folder.
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from photo_probe import cache_arguments, load_cached, score  # noqa: E402 - shared with the other probes
-
-from fmnist_core.photos import FOLDER_CLASSES  # noqa: E402
+from fmnist_core.photos import FOLDER_CLASSES
+from scripts.photo_probe import cache_arguments, load_cached, score  # shared with the other probes
 
 FOLDS = 5
 SNEAKER = 7  # the label given to the shoes folder (any shoe class is right for it)

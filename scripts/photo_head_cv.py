@@ -14,12 +14,12 @@ folds, a photo is always scored by a head that never saw it):
 3. how "none of the ten" is learned: output 10, the backbone's feature-distance rule, or both;
 4. the chosen head with other fold seeds.
 
-Then the 300 photo-like renderings of test images that the README measures (``tests/photo_like.py
+Then the 300 photo-like renderings of test images that the README measures (``scripts/photo_like.py
 --n 300 --seed 11``) are scored once, as a check, and ``--ship`` writes the head fitted on all
 photos to ``models/``::
 
-    python scripts/photo_head_cv.py /work/shared/photos/clothing-dev --cache /work/exp/h22a
-    python scripts/photo_head_cv.py /work/shared/photos/clothing-dev --cache /work/exp/h22a --ship
+    python -m scripts.photo_head_cv /work/shared/photos/clothing-dev --cache /work/exp/h22a
+    python -m scripts.photo_head_cv /work/shared/photos/clothing-dev --cache /work/exp/h22a --ship
 
 Metrics as in ``python -m fmnist_core photos`` (shared/photos/README.md): strict and lenient over
 in-scope photos (a rejected in-scope photo counts wrong), shoes, out-of-scope rejected, in-scope
@@ -42,8 +42,6 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 import numpy as np  # noqa: E402 - after the thread settings
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fmnist_core import head as photo_head  # noqa: E402
 from fmnist_core.photos import FOLDER_CLASSES, labelled_photos  # noqa: E402
@@ -104,8 +102,8 @@ MIX_SEED, VAL_SEED, TEST_SEED = 1, 5, 11  # TEST_SEED: the README's 300 renderin
 
 
 def render_set(images: np.ndarray, rng: np.random.Generator) -> list:
-    """Photo-like renderings as ``tests/photo_like.py`` writes them (JPEG at quality 95, read back)."""
-    from photo_like import render_photo
+    """Photo-like renderings as ``scripts/photo_like.py`` writes them (JPEG at quality 95, read back)."""
+    from scripts.photo_like import render_photo
 
     out = []
     for img in images:
@@ -123,7 +121,6 @@ def photo_like_sets(cache: Path) -> dict[str, np.ndarray]:
         return dict(np.load(f))
     from fmnist_core.data import load_dataset
 
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     ds = load_dataset("fashion")
     rng = np.random.default_rng(MIX_SEED)
     mix = np.concatenate([rng.choice(np.flatnonzero(ds.y_train == c), MIX_PER_CLASS, replace=False) for c in range(10)])
@@ -338,7 +335,7 @@ def ship(cache: Path, dev: dict, sets: dict, models_dir: Path) -> int:
         "photo_like_test_300": res["photo_like_test"],
         "fashion_mnist_test_through_head": res["fmnist_test_head"],
         "fashion_mnist_test_backbone": res["fmnist_test_backbone"],
-        "command": "python scripts/photo_head_cv.py /work/shared/photos/clothing-dev --cache DIR [--ship]",
+        "command": "python -m scripts.photo_head_cv /work/shared/photos/clothing-dev --cache DIR [--ship]",
         "created": time.strftime("%Y-%m-%d"),
     }
     head = st.full_head(**choices, card=card)

@@ -3,8 +3,8 @@
 Reuses the 28x28 inputs that ``scripts/photo_ablation.py`` cached for one segmentation method, so
 every probe costs only model calls (seconds for all of clothing-dev)::
 
-    python scripts/photo_ablation.py /work/shared/photos/clothing-dev --methods grabcut --models fashion_cnn_photo
-    python scripts/photo_probe.py /work/shared/photos/clothing-dev --model fashion_cnn_photo [--cache /tmp/photo-ablation]
+    python -m scripts.photo_ablation /work/shared/photos/clothing-dev --methods grabcut --models fashion_cnn_photo
+    python -m scripts.photo_probe /work/shared/photos/clothing-dev --model fashion_cnn_photo [--cache /tmp/photo-ablation]
 
 Prints strict / lenient accuracy on the in-scope photos (no reject rule) and per folder for:
 gamma, blur, flattening the texture inside the garment, narrowing the garment (and averaging
@@ -21,10 +21,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fmnist_core import preprocess  # noqa: E402
-from fmnist_core.photos import PhotoResult, labelled_photos, summarise  # noqa: E402
+from fmnist_core import preprocess
+from fmnist_core.photos import PhotoResult, labelled_photos, summarise
 
 SHOES = (5, 7, 9)
 
@@ -98,11 +96,9 @@ def print_extents(folders: np.ndarray, x: np.ndarray) -> None:
 
 def print_reject_tradeoff(folders: np.ndarray, base: np.ndarray, predictor) -> None:
     """The reject rule's thresholds against out-of-scope, in-scope and real (rendered) bags."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-    from photo_like import render_photo
-
     from fmnist_core.data import load_dataset
     from fmnist_core.preprocess import prepare_photo
+    from scripts.photo_like import render_photo
 
     ds = load_dataset("fashion")
     rng = np.random.default_rng(0)

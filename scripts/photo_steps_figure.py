@@ -1,6 +1,6 @@
 """Draw the photo pipeline's steps for a few photos into one PNG (for docs/PHOTOS.md).
 
-    python scripts/photo_steps_figure.py OUT.png PHOTO [PHOTO ...] [--model fashion_cnn_photo]
+    python -m scripts.photo_steps_figure OUT.png PHOTO [PHOTO ...] [--model fashion_cnn_photo]
 
 One row per photo: every step the Predict page shows, captioned, and the model's answer.
 """
@@ -13,10 +13,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from fmnist_core.predict import Predictor  # noqa: E402
-from fmnist_core.preprocess import load_image, prepare_photo  # noqa: E402
+from fmnist_core.predict import Predictor
+from fmnist_core.preprocess import load_image, prepare_photo
 
 TILE = 120
 

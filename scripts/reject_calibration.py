@@ -3,9 +3,9 @@
 Reuses the 28x28 inputs that ``scripts/photo_ablation.py`` cached for one segmentation method, so
 the whole grid costs two model passes::
 
-    python scripts/photo_ablation.py /work/shared/photos/clothing-dev --methods grabcut --models fashion_cnn_photo
+    python -m scripts.photo_ablation /work/shared/photos/clothing-dev --methods grabcut --models fashion_cnn_photo
     python -m fmnist_core features fashion_cnn_photo      # once: models/fashion_cnn_photo.features.npz
-    python scripts/reject_calibration.py /work/shared/photos/clothing-dev [--cache /tmp/photo-ablation]
+    python -m scripts.reject_calibration /work/shared/photos/clothing-dev [--cache /tmp/photo-ablation]
 
 Prints, for the shipped rule and a grid of (confidence floor, Bag threshold, distance factor):
 out-of-scope and in-scope reject rates, strict and lenient accuracy, shoes, and the share of 300
@@ -17,16 +17,11 @@ half (most out-of-scope rejected with in scope <= 15% and rendered bags <= 6%) i
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-
-from photo_probe import cache_arguments, load_cached, summary  # noqa: E402 - shared with the other probes
-
-from fmnist_core import predict as rule  # noqa: E402
+from fmnist_core import predict as rule
+from scripts.photo_probe import cache_arguments, load_cached, summary  # shared with the other probes
 
 GRID = [(f, b, k) for f in (0.2, 0.25, 0.3) for b in (0.85, 0.9) for k in (0.9, 0.95, 1.0, 1.05, 1.1, 1.2, np.inf)]
 
@@ -62,11 +57,10 @@ def main() -> int:
     ap.add_argument("--splits", type=int, default=5, help="random halvings for the held-out check")
     args = ap.parse_args()
 
-    from photo_like import render_photo
-
     from fmnist_core.data import load_dataset
     from fmnist_core.predict import Predictor
     from fmnist_core.preprocess import prepare_photo
+    from scripts.photo_like import render_photo
 
     loaded = load_cached(args)
     if loaded is None:

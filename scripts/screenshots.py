@@ -1,6 +1,6 @@
 """Take the README's screenshots: the current app on the shipped models, in headless Chromium.
 
-    .venv/bin/python scripts/screenshots.py [--out docs/screenshots] [--photo PATH]
+    .venv/bin/python -m scripts.screenshots [--out docs/screenshots] [--photo PATH]
 
 Nothing local shows: the app runs on a fresh, temporary runs folder (``FMNIST_RUNS_DIR``) in
 class mode, where a learner called Ann trains a small demo run (her name and the live curves on
@@ -25,13 +25,11 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
-from conftest import CHROMIUM, CHROMIUM_ARGS, wait_for_app  # noqa: E402
-from test_browser_evaluate import CELL_CENTRE_JS  # noqa: E402
+from fmnist_core import runqueue, runs
+from fmnist_core.bench.browser import CELL_CENTRE_JS, CHROMIUM, CHROMIUM_ARGS, wait_for_app
+from fmnist_core.config import preset
 
-from fmnist_core import runqueue, runs  # noqa: E402
-from fmnist_core.config import preset  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 # A CC0 phone photo of a T-shirt from clothing-dev (tests/fixtures/photos/README.md).
 DEFAULT_PHOTO = ROOT / "tests" / "fixtures" / "photos" / "t-shirt" / "0bdfdcd8-8ca7-410b-8e92-d47ff1aa5546.jpg"

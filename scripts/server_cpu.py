@@ -5,7 +5,7 @@ its trainer (SIGSTOP: it keeps its place as the running run, so every Train page
 live panel each second, but it costs no CPU), opens N headless Chromium tabs on /Train, and
 reads the server process's CPU seconds from /proc over 20 s::
 
-    python scripts/server_cpu.py [--pages 0 1 2 4] [--seconds 20]
+    python -m scripts.server_cpu [--pages 0 1 2 4] [--seconds 20]
 
 Extra ``streamlit run`` options in the environment apply, e.g.
 ``STREAMLIT_RUNNER_POST_SCRIPT_GC=true`` to put Streamlit's collection after every run back.
@@ -23,14 +23,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+from fmnist_core import runqueue, runs
+from fmnist_core.bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port
+from fmnist_core.config import preset
+
 ROOT = Path(__file__).resolve().parent.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]  # the browser the tests drive (tests/browser_env.py)
-
-from browser_env import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
-
-from fmnist_core import runqueue, runs  # noqa: E402
-from fmnist_core.bench.app import free_port  # noqa: E402
-from fmnist_core.config import preset  # noqa: E402
 
 
 def cpu_seconds(pid: int) -> float:

@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser_env import CHROMIUM, CHROMIUM_ARGS
 
-from fmnist_core.bench.app import free_port
+from fmnist_core.bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Speed measurements (fmnist_core.estimate) go to a per-session folder, never to the user's
@@ -260,12 +259,3 @@ def trainer_pid(run_dir: Path, timeout: float = 60) -> int:
             return int(pid)
         time.sleep(0.1)
     raise AssertionError(f"no trainer pid in {run_dir / 'status.json'} after {timeout:.0f} s")
-
-
-def wait_for_app(page, timeout: float = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status)."""
-    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout)
-    page.wait_for_function(
-        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')",
-        timeout=timeout,
-    )

@@ -7,8 +7,9 @@ import io
 import numpy as np
 import pytest
 from conftest import ROOT
-from photo_like import render_photo
 from PIL import Image
+
+from scripts.photo_like import render_photo
 
 # runs_root: an isolated runs folder holding the tiny trained run (the model the page uses).
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("runs_root")]

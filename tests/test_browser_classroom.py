@@ -13,12 +13,13 @@ import signal
 import time
 
 import pytest
-from conftest import screenshot, trainer_pid, wait_for_app
+from conftest import screenshot, trainer_pid
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from test_browser_train import LONG, open_train, show_live_panel, start_from_page
 
 from fmnist_core import runqueue, runs
+from fmnist_core.bench.browser import wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "s3cret-for-tests"

@@ -7,21 +7,12 @@ import re
 
 import numpy as np
 import pytest
-from conftest import screenshot, wait_for_app
+from conftest import screenshot
 
+from fmnist_core.bench.browser import CELL_CENTRE_JS, wait_for_app
 from fmnist_core.classes import FASHION_CLASSES
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CELL_CENTRE_JS = """
-([row, col]) => {
-  // Pixel centre of matrix cell (row = true, col = predicted) from Plotly's own axes.
-  const gd = document.querySelector('.st-key-eval_cm .js-plotly-plot');
-  const box = gd.getBoundingClientRect();
-  const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;
-  return {x: box.left + xa._offset + xa.l2p(col), y: box.top + ya._offset + ya.l2p(row)};
-}
-"""
 
 
 def open_evaluate_with_tiny_model(page, url: str) -> None:

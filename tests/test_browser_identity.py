@@ -15,12 +15,13 @@ import os
 import signal
 
 import pytest
-from conftest import screenshot, trainer_pid, wait_for_app
+from conftest import screenshot, trainer_pid
 from playwright.sync_api import expect
 from test_browser_classroom import PASSWORD, SERVER_ENV, claim, class_mode, new_page, select_history, wait_until
 from test_browser_train import LONG, open_train, start_from_page
 
 from fmnist_core import access, runqueue, runs
+from fmnist_core.bench.browser import wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 __all__ = ["class_mode", "SERVER_ENV"]  # the teacher password: in this process (a fixture) and in its own app server

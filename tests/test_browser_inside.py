@@ -6,7 +6,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, screenshot, wait_for_app
+from conftest import ROOT, screenshot
+
+from fmnist_core.bench.browser import wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.usefixtures("fast_map")]
 

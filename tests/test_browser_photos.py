@@ -6,9 +6,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, screenshot, wait_for_app
+from conftest import ROOT, screenshot
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_browser_predict import open_predict, read_prediction
+
+from fmnist_core.bench.browser import wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

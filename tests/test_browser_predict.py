@@ -6,10 +6,11 @@ import re
 
 import numpy as np
 import pytest
-from conftest import screenshot, wait_for_app
-from photo_like import render_photo
+from conftest import screenshot
 
+from fmnist_core.bench.browser import wait_for_app
 from fmnist_core.classes import FASHION_CLASSES
+from scripts.photo_like import render_photo
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

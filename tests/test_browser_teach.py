@@ -4,9 +4,11 @@ before/after chart, the per-class table and the new head in the list and in the 
 from __future__ import annotations
 
 import pytest
-from conftest import screenshot, wait_for_app
+from conftest import screenshot
 from playwright.sync_api import expect
 from teach_photos import make_folder, make_zip
+
+from fmnist_core.bench.browser import wait_for_app
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

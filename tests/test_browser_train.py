@@ -13,11 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import screenshot, wait_for_app
+from conftest import screenshot
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
 from fmnist_core import runs
+from fmnist_core.bench.browser import wait_for_app
 from fmnist_core.config import PRESETS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]

@@ -220,8 +220,9 @@ def _upload(page, path: Path) -> None:
 
 def _expect_answer(page, good: bool) -> str:
     """Wait for the page's answer to the last upload: a prediction, or the one-line refusal."""
-    from conftest import wait_for_app
     from playwright.sync_api import expect
+
+    from fmnist_core.bench.browser import wait_for_app
 
     main = page.locator("[data-testid='stMain']")
     metric = main.locator("[data-testid='stMetric']").filter(has_text="Prediction")

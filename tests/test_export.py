@@ -15,12 +15,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import screenshot, wait_for_app
+from conftest import screenshot
 from PIL import Image
 from test_browser_classroom import select_history
 from test_cli import cli
 
 from fmnist_core import export, registry
+from fmnist_core.bench.browser import wait_for_app
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "fashion_cnn_best"  # wide_cnn inside the flip-TTA wrapper: the hardest shipped graph

@@ -32,7 +32,7 @@ def test_the_default_photo_model_ships_its_head():
     head = ph.load_head(ph.resolve_head(registry.PHOTO_HEAD))
     card = head.card
     assert card["backbone"] == f"shipped:{registry.PHOTO_MODEL}" and card["photos"] == 3068
-    assert {"mean", "spread_over_folds"} <= set(card["cv"]) and card["command"].startswith("python scripts/")
+    assert {"mean", "spread_over_folds"} <= set(card["cv"]) and card["command"].startswith("python -m scripts.")
     feats = np.load(registry.MODELS_DIR / f"{registry.PHOTO_HEAD}.devfeatures.npz")
     assert feats["features"].dtype == np.float16 and feats["features"].shape == (3068, head.n_features)
     assert set(np.unique(feats["labels"])) >= {0, 1, 2, 3, 4, 6, 10}

@@ -3,14 +3,9 @@ on synthetic data whose right answer is known."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-
-from photo_ceiling import balanced_class_bias, class_bias, cross_validated, em_priors, strict_label  # noqa: E402
+from scripts.photo_ceiling import balanced_class_bias, class_bias, cross_validated, em_priors, strict_label
 
 
 def _posteriors_and_labels(priors: np.ndarray, n: int = 6000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

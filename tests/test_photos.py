@@ -124,9 +124,8 @@ def test_photos_command_on_the_fixture_tree(capfd):
 
 
 def test_a_segmented_photo_is_narrowed_as_a_flat_lay_and_a_plain_one_is_not(dataset):
-    from photo_like import render_photo
-
     from fmnist_core.preprocess import FLAT_LAY_WIDTH
+    from scripts.photo_like import render_photo
 
     flat = prepare_photo(load_image(TSHIRT))
     hanging = prepare_photo(load_image(TSHIRT), flat_lay=False)

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from photo_like import render_photo
 from PIL import Image
 
 from fmnist_core.preprocess import (
@@ -22,6 +21,7 @@ from fmnist_core.preprocess import (
     prepare_photo,
     unusual_input,
 )
+from scripts.photo_like import render_photo
 
 
 def _sample(dataset, per_class: int = 4, seed: int = 0) -> np.ndarray:

@@ -12,31 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..runs import PROJECT_ROOT
+from .browser import CHROMIUM, CHROMIUM_ARGS, WAIT_DONE, free_port
 from .common import add_json_flag, report
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-dev-shm-usage",
-]
-WAIT_DONE = "() => document.querySelector('[data-testid=\"stApp\"]') && !document.querySelector('[data-testid=\"stStatusWidget\"]')"
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:

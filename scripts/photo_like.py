@@ -3,7 +3,7 @@
 Used by the preprocessing tests (does a photo come back close to the original?) and as a command
 that writes an evaluation set for ``python -m fmnist_core predict ... --json``::
 
-    python tests/photo_like.py OUT_DIR [--n 200] [--seed 0]   # writes OUT_DIR/*.jpg + labels.csv
+    python -m scripts.photo_like OUT_DIR [--n 200] [--seed 0]   # writes OUT_DIR/*.jpg + labels.csv
 
 Each photo: negated garment (the dataset is light-on-black), upscaled 200-400 px with a smooth
 filter, a garment colour tint, a light background that is not pure white and is unevenly lit,
@@ -87,5 +87,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     sys.exit(main())
