@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fmnist_core import runs
 from fmnist_core.bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -250,8 +251,6 @@ def screenshot(page, name: str) -> Path:
 def trainer_pid(run_dir: Path, timeout: float = 60) -> int:
     """The trainer's process id, once its launcher has written it: a run's status.json exists
     (queued) a moment before the pid is in it, and a test that reads it at once races the launch."""
-    from fmnist_core import runs
-
     deadline = time.time() + timeout
     while time.time() < deadline:
         pid = (runs.read_json(run_dir / "status.json", {}) or {}).get("pid")

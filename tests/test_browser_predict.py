@@ -28,9 +28,14 @@ def open_predict(page, url: str, source: str) -> None:
     wait_for_app(page)
 
 
+def prediction_metric(page):
+    """The Prediction metric's locator (there once the page has answered)."""
+    return page.locator("[data-testid='stMetric']").filter(has_text="Prediction")
+
+
 def read_prediction(page) -> tuple[str, str]:
     """(class, confidence text) from the Prediction metric, once it is shown."""
-    metric = page.locator("[data-testid='stMetric']").filter(has_text="Prediction")
+    metric = prediction_metric(page)
     metric.wait_for()
     wait_for_app(page)
     value = metric.locator("[data-testid='stMetricValue']").inner_text().strip()
@@ -72,7 +77,7 @@ def test_draw_a_garment_with_the_mouse(app_server, page):
     # RELIABILITY.md, "the first box drawn ... can be dropped"; seen here once in a fresh-clone CI
     # run): rest the pointer on it first, as a person does, and draw again if nothing arrived.
     page.mouse.move(box["x"] + 140, box["y"] + 140, steps=5)
-    prediction = page.locator("[data-testid='stMetric']").filter(has_text="Prediction")
+    prediction = prediction_metric(page)
     for attempt in range(3):
         page.wait_for_timeout(1500 * (attempt + 1))
         for stroke in strokes:
