@@ -218,8 +218,12 @@ def model_class_names(ref: ModelRef) -> tuple[str, ...]:
     return tuple(names) if names else class_names(meta.get("dataset", "fashion"))
 
 
-def load_model(path: Path):
-    """Load a ``.keras`` file in safe mode; any failure becomes a ModelError saying why."""
+def check_model_file(path: Path) -> None:
+    """Every check of a ``.keras`` file that needs no TensorFlow (ModelError saying why).
+
+    Callers that would import TensorFlow only to load the model run it first, so a damaged or
+    foreign file is refused in a fraction of a second rather than after TensorFlow's start-up.
+    """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file {path} {'is not a file' if path.exists() else 'does not exist'}")
@@ -228,6 +232,12 @@ def load_model(path: Path):
             f"{path} is not a .keras model or is truncated (it is no zip archive); retrain or re-download it"
         )
     check_archive(path)
+
+
+def load_model(path: Path):
+    """Load a ``.keras`` file in safe mode; any failure becomes a ModelError saying why."""
+    path = Path(path)
+    check_model_file(path)
     import keras
 
     try:

@@ -49,11 +49,15 @@ def run(args: argparse.Namespace) -> int:
         from ..registry import ModelError
 
         try:
+            # The model file too is checked before TensorFlow is imported.
+            from ..registry import check_model_file, default_photo_model, resolve
+
+            spec = args.model or default_photo_model()
+            check_model_file(resolve(spec).path)
             with native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
                 from ..predict import Predictor
-                from ..registry import default_photo_model
 
-                predictor = Predictor.from_spec(args.model or default_photo_model(), args.head)
+                predictor = Predictor.from_spec(spec, args.head)
                 for i, prep in prepared.items():
                     results[i].update(predictor.predict_prepared(prep, top_k=args.top_k).as_dict())
         except (ModelError, HeadError) as exc:
