@@ -323,7 +323,7 @@ def _train_locked(
 
     import keras
 
-    from .evaluate import predict_proba, report
+    from .evaluate import file_fingerprint, predict_proba, report, save_scores
     from .model import build, parameter_count
     from .pipeline import eval_dataset, train_dataset
 
@@ -402,6 +402,8 @@ def _train_locked(
         **report(ds.y_test, probs, ds.class_names),
     }
     save_model_atomic(final, run_dir / "model.keras")
+    # The Evaluate page (and Inside) then open this run without scoring the test set again.
+    save_scores(file_fingerprint(run_dir / "model.keras"), config.dataset, probs)
     result["total_seconds"] = round(time.time() - t0, 1)
     result["finished_at"] = time.time()
     runs.write_json_atomic(run_dir / "run.json", result)

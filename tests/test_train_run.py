@@ -51,6 +51,21 @@ def test_saved_model_loads_with_plain_keras_and_matches_run_json(tiny_run, datas
     assert loss == pytest.approx(result["test_loss"], rel=1e-3)
 
 
+def test_the_run_leaves_its_test_scores_for_the_evaluate_page(tiny_run, dataset):
+    """The trainer keeps the test probabilities it computed under the saved file's fingerprint:
+    they are what the page would compute from that file, so the page need not score again."""
+    from fmnist_core import evaluate as ev
+    from fmnist_core.predict import Predictor
+
+    saved = ev.load_scores(ev.file_fingerprint(tiny_run / "model.keras"), "fashion", len(dataset.y_test))
+    assert saved is not None
+    result = json.loads((tiny_run / "run.json").read_text())
+    assert np.mean(saved.argmax(1) == dataset.y_test) == pytest.approx(result["test_accuracy"], abs=1e-9)
+    direct = Predictor.from_path(tiny_run / "model.keras").probabilities(dataset.x_test[:1000])
+    # Batches of another size round differently in the last float digits (measured: <= 1.8e-6).
+    np.testing.assert_allclose(saved[:1000], direct, atol=1e-5)
+
+
 def test_stop_request_ends_early_and_keeps_a_model(tmp_path, dataset):
     run_dir = tmp_path / "runs" / "stopme"
     config = preset("paper", limit=1000, epochs=20, patience=None)  # 25 steps an epoch
