@@ -292,8 +292,13 @@ def compute_map(
     progress: Progress | None = None,
     scale: float = 1.0 / 255.0,
     inside: Inside | None = None,
+    xy: np.ndarray | None = None,
 ) -> TestMap:
-    """One pass of the model over ``images_u8`` (channel maxima, features, probabilities), then the map."""
+    """One pass of the model over ``images_u8`` (channel maxima, features, probabilities), then the map.
+
+    ``xy``: the map's positions when they are known already (shipped with the model,
+    ``load_shipped_xy``): only the model pass is then run, not the embedding.
+    """
     t0 = time.perf_counter()
     say = progress or (lambda _f, _t: None)
     probe = inside or Inside(model, scale)
@@ -303,9 +308,12 @@ def compute_map(
         say(0.4 * done / n, f"Running the model over the test images: {done:,} of {n:,}")
 
     maxima, feats, probs = probe.summarise(images_u8, progress=passed)
-    say(0.4, f"Placing {total:,} images on a 2-D map ({method}, the slow part: about a minute) ...")
-    xy = embed(feats, method)
-    say(1.0, "Map ready")
+    if xy is None:
+        say(0.4, f"Placing {total:,} images on a 2-D map ({method}, the slow part: about a minute) ...")
+        xy = embed(feats, method)
+        say(1.0, "Map ready")
+    else:
+        say(1.0, "Map ready (its positions were shipped with the model)")
     return TestMap(
         method=method,
         xy=xy,
@@ -369,6 +377,45 @@ def load_map(path: Path, n: int | None = None) -> TestMap | None:
     return tm if shapes_ok and (n is None or size == n) else None
 
 
+def shipped_map_path(model_path: Path) -> Path:
+    """Where a shipped model's map positions live: ``models/NAME.map.npz`` beside ``NAME.keras``."""
+    return Path(model_path).with_suffix(".map.npz")
+
+
+def save_shipped_xy(test_map: TestMap, model_path: Path, dataset: str = "fashion") -> Path:
+    """Write the map's positions beside the model file, keyed by its SHA-256 (about 75 KB).
+
+    Positions are the slow part of a map (t-SNE: about a minute here, more on a slower CPU); the
+    rest is one pass of the model, so a shipped model's first map then opens in seconds.
+    """
+    path = shipped_map_path(model_path)
+    np.savez_compressed(
+        path,
+        version=np.int32(MAP_VERSION),
+        method=np.str_(test_map.method),
+        fingerprint=np.str_(file_fingerprint(Path(model_path))),
+        dataset=np.str_(dataset),
+        xy=np.asarray(test_map.xy, np.float32),
+    )
+    return path
+
+
+def load_shipped_xy(model_path: Path, n: int, dataset: str = "fashion") -> np.ndarray | None:
+    """The (n, 2) positions shipped beside ``model_path``, or None if absent, damaged or not this file's."""
+    try:
+        with np.load(shipped_map_path(model_path), allow_pickle=False) as z:
+            ok = (
+                int(z["version"]) == MAP_VERSION
+                and str(z["method"]) == MAP_METHOD
+                and str(z["dataset"]) == dataset
+                and str(z["fingerprint"]) == file_fingerprint(Path(model_path))
+            )
+            xy = z["xy"].astype(np.float32)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        return None
+    return xy if ok and xy.shape == (n, 2) and bool(np.isfinite(xy).all()) else None
+
+
 def load_or_compute_map(
     model_path: Path,
     images_u8: np.ndarray,
@@ -379,8 +426,9 @@ def load_or_compute_map(
 ) -> TestMap:
     """The model file's map of ``images_u8`` from the cache, else computed (``load_model()``), saved and returned.
 
-    The probabilities of the same pass are saved as the model's test scores too when none are
-    cached (the Evaluate page then opens without scoring again).
+    Positions shipped beside the model (``load_shipped_xy``) are used when they are this file's,
+    so only the model pass runs. The probabilities of the same pass are saved as the model's test
+    scores too when none are cached (the Evaluate page then opens without scoring again).
     """
     fp = file_fingerprint(Path(model_path))
     path = map_path(fp, dataset)
@@ -389,7 +437,8 @@ def load_or_compute_map(
         return cached
     if progress:
         progress(0.0, "First look inside this model: loading it ...")
-    tm = compute_map(load_model(), images_u8, progress=progress, scale=scale)
+    shipped = load_shipped_xy(model_path, len(images_u8), dataset)
+    tm = compute_map(load_model(), images_u8, progress=progress, scale=scale, xy=shipped)
     try:
         save_map(tm, path)
     except OSError:

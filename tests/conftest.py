@@ -78,8 +78,9 @@ def fast_model():
 
 @pytest.fixture(scope="session")
 def fast_map(fast_model, dataset):
-    """The Inside page's map of the ``fast`` model over the 10,000 test images, computed once per
-    session into the session's cache folder (~1 min), where the app and browser tests find it."""
+    """The Inside page's map of the ``fast`` model over the 10,000 test images, made once per
+    session into the session's cache folder (the model's pass and the positions shipped beside
+    it: seconds), where the app and browser tests find it."""
     from fmnist_core.inside import load_or_compute_map
 
     return load_or_compute_map(ROOT / "models" / "fashion_cnn_fast.keras", dataset.x_test, lambda: fast_model)

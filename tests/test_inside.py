@@ -1,11 +1,13 @@
 """Inside the CNN (fmnist_core.inside): layer views, filters, channel top images, the test-set map.
 
-The map is computed once per test session, on the shipped ``fast`` model (the cheapest), over the
-10,000 test images (``fast_map`` in conftest.py); the page and browser tests find it cached.
+The map is made once per test session, on the shipped ``fast`` model (the cheapest), over the
+10,000 test images (``fast_map`` in conftest.py: the model's pass, with the positions shipped in
+``models/``); the page and browser tests find it cached.
 """
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import numpy as np
@@ -140,6 +142,36 @@ def test_a_small_set_gets_a_map_and_progress(fast_model, dataset):
 
 def _never():
     raise AssertionError("the cached map must not load the model")
+
+
+@pytest.mark.parametrize("model", sorted((ROOT / "models").glob("*.keras")), ids=lambda p: p.stem)
+def test_every_shipped_model_ships_its_map_positions(model):
+    xy = inside.load_shipped_xy(model, 10_000)
+    assert xy is not None, f"missing or stale: python -m scripts.ship_maps models/{model.name}"
+
+
+def test_shipped_positions_replace_the_embedding_and_others_are_ignored(tmp_path, monkeypatch, fast_model, dataset):
+    model = tmp_path / "m.keras"
+    shutil.copy(FAST, model)
+    shutil.copy(inside.shipped_map_path(FAST), inside.shipped_map_path(model))
+    monkeypatch.setenv("FMNIST_CACHE_DIR", str(tmp_path / "cache"))
+
+    def no_embedding(*_a, **_k):
+        raise AssertionError("shipped positions must be used, not computed")
+
+    monkeypatch.setattr(inside, "embed", no_embedding)
+    seen = []
+    tm = inside.load_or_compute_map(model, dataset.x_test, lambda: fast_model, progress=lambda _f, t: seen.append(t))
+    np.testing.assert_array_equal(tm.xy, inside.load_shipped_xy(FAST, 10_000))
+    assert tm.features.shape == (10_000, 128) and "shipped" in seen[-1]
+    assert inside.load_map(inside.map_path(file_fingerprint(model)), 10_000) is not None  # cached as usual
+    # Positions of another model file, of another test set, or a damaged file: not used.
+    shutil.copy(inside.shipped_map_path(ROOT / "models" / "fashion_cnn_paper.keras"), inside.shipped_map_path(model))
+    assert inside.load_shipped_xy(model, 10_000) is None
+    shutil.copy(inside.shipped_map_path(FAST), inside.shipped_map_path(model))
+    assert inside.load_shipped_xy(model, 9_999) is None
+    inside.shipped_map_path(model).write_bytes(inside.shipped_map_path(FAST).read_bytes()[:3000])
+    assert inside.load_shipped_xy(model, 10_000) is None
 
 
 def test_cli_writes_every_png_and_refuses_a_bad_image(fast_map, tmp_path):  # noqa: ARG001 (map cached)

@@ -4,6 +4,8 @@
   place on the map): target <= 300 ms after the input is ready;
 - the test-set map's first open (model pass over the test images + t-SNE, into an empty cache
   folder) and a later open (read from that folder): targets <= 90 s and <= 3 s on the slow CPU kind.
+  A shipped model ships its map's positions (``scripts/ship_maps.py``): its first open is then the
+  model pass only (``map_positions`` says which); ``--map-images`` below 10,000 always computes.
 
 Results and the CPU they were measured on: docs/INSIDE.md.
 """
@@ -84,6 +86,8 @@ def _measure(ref, load_model, ds, x, views: int, out: dict) -> None:
     model = load_model(ref.path)
     out["model_load_s"] = round(time.perf_counter() - t0, 2)
     marks[0] = time.perf_counter()
+    shipped = inside.load_shipped_xy(ref.path, len(x)) is not None
+    out["map_positions"] = "shipped with the model" if shipped else f"computed ({inside.MAP_METHOD})"
     tm = inside.load_or_compute_map(ref.path, x, lambda: model, progress=progress)
     out["map_first_open_s"] = round(time.perf_counter() - t0, 2)  # model load included
     out["map_forward_pass_s"] = round(phases.get("forward_pass_s", 0.0), 2)
