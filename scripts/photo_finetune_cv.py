@@ -10,7 +10,8 @@ boot have no dev folder), then the 11-way head is fitted on the tuned model's fe
 * ``block3``: the last conv block (conv31, conv32) + ``fc`` + ``probs`` learn; BatchNorm frozen;
 * ``dense``: only ``fc`` + ``probs`` learn;
 * ``out11``: as ``block3`` but the last layer has 11 outputs (the 11th, "none of the ten", taught
-  by the hats, skirts and shorts), scored by its own output and by a head on its features.
+  by the hats, skirts and shorts), scored by its own output and by a head on its features;
+* ``dense11``: as ``dense`` with the 11-way last layer.
 
 A choice counts only if the photo-like validation renderings (of Fashion-MNIST *training* images,
 never the test renderings) stay >= ``photo_head_cv.VAL_FLOOR``; each fold's renderings are scored
@@ -57,13 +58,14 @@ HEAD = {"C": 0.1, "class_weight": None, "extra_weight": 0.1}
 PRIOR_WEIGHT = 1.0
 THRESHOLDS = (0.3, 0.4, 0.5)
 BATCH = 64
+MACHINE = "Intel Xeon (family 6, model 167), AVX-512, 2 cores shared with other work"  # every figure here
 
 
 @dataclass(frozen=True)
 class Variant:
     """One fine-tuning recipe: what learns, learning rate, epochs over the photos, Fashion-MNIST images per photo."""
 
-    layers: str = "block3"  # "block3" | "dense" | "out11" | "none" (the CNN as shipped)
+    layers: str = "block3"  # "block3" | "dense" | "out11" | "dense11" | "none" (the CNN as shipped)
     lr: float = 3e-4
     epochs: int = 6
     mix: float = 1.0  # Fashion-MNIST images per training photo, drawn afresh every epoch
@@ -75,14 +77,16 @@ class Variant:
         return f"{self.layers}, lr {self.lr:g}, {self.epochs} ep, mix {self.mix:g}"
 
 
-CHOSEN = Variant("block3", 1e-3, 5, 1.0)  # by the CV below (docs/PHOTOS.md, "Sixth round")
+CHOSEN = Variant("dense11", 1e-3, 5, 1.0)  # by CV (docs/PHOTOS.md, "Sixth round"): best overall with val >= floor
 CHOSEN_THRESHOLD = 0.4
 
 TRAINABLE = {
     "block3": ("conv31", "conv32", "fc", "probs"),
     "out11": ("conv31", "conv32", "fc", "probs"),
     "dense": ("fc", "probs"),
+    "dense11": ("fc",),
 }
+ELEVEN = ("out11", "dense11")  # variants whose last layer has 11 outputs
 
 
 def fm_pool() -> tuple[np.ndarray, np.ndarray]:
@@ -117,7 +121,7 @@ def build(weights: list[np.ndarray], variant: Variant):
 
     net = build_model("wide_cnn")
     net.set_weights(weights)
-    if variant.layers == "out11":
+    if variant.layers in ELEVEN:
         w, b = net.get_layer("probs").get_weights()
         out = keras.layers.Dense(photo_head.N_OUTPUTS, activation="softmax", name="probs11")
         net = keras.Model(net.inputs, out(net.get_layer("drop_fc").output), name="wide_cnn_11")
@@ -156,7 +160,7 @@ def fine_tune(weights, variant: Variant, x: np.ndarray, y: np.ndarray, pool: tup
     net = build(weights, variant)
     if variant.layers == "none":
         return net
-    if variant.layers != "out11":
+    if variant.layers not in ELEVEN:
         x, y = x[y != photo_head.NONE], y[y != photo_head.NONE]
     n_fm = int(round(variant.mix * len(x)))
     steps = variant.epochs * -(-(len(x) + n_fm) // BATCH)
@@ -207,6 +211,8 @@ class FineTuneCV:
         self.k = k
         self.weights = base_weights()
         self.pool = fm_pool()
+        self.extra_weight = HEAD["extra_weight"]  # of each Fashion-MNIST row in the head's fit
+        self.fm_backbone = float(np.mean(base_feats["fmnist_test_p"].argmax(1) == sets["fmnist_test_y"]))
 
     def run(self, variant: Variant, seed: int = 0) -> dict:
         """Out-of-fold probabilities of the head (and of the 11-way output) and each fold's validation
@@ -235,11 +241,11 @@ class FineTuneCV:
                 extra_labels=self.sets["mix_y"],
                 prior=last_layer(net),
                 prior_weight=PRIOR_WEIGHT,
-                **HEAD,
+                **{**HEAD, "extra_weight": self.extra_weight},
             )
             oof["head"][te] = h.probabilities(f["te"])
             val["head"].append(h.probabilities(f["val"]))
-            if variant.layers == "out11":
+            if variant.layers in ELEVEN:
                 oof["out11"][te] = net.predict(self.x[te][..., None] / 255.0, verbose=0, batch_size=512)
                 val["out11"].append(net.predict(self.sets["val_x"][..., None] / 255.0, verbose=0, batch_size=512))
             folds[te] = i
@@ -255,12 +261,18 @@ class FineTuneCV:
 
 
 def grid() -> list[Variant]:
-    """The small grid of the first pass (fold seed 0): the shipped CNN, then what learns x lr x epochs x mix."""
-    out = [Variant("none")]
-    out += [Variant("block3", lr, ep, 1.0) for lr in (3e-4, 1e-3) for ep in (3, 8)]
-    out += [Variant("dense", 1e-3, 8, 1.0), Variant("out11", 1e-3, 8, 1.0)]
-    out += [Variant("block3", 1e-3, 8, m) for m in (0.5, 2.0)]
-    return out
+    """The grid of the first pass (fold seed 0), as run on 2026-12-04: the shipped CNN, then what learns
+    x lr x epochs x Fashion-MNIST mix (docs/PHOTOS.md, "Sixth round"). Seeds 1 and 2 then ran the shipped
+    CNN and the best two with ``--variants``."""
+    b3, dn = "block3", "dense"
+    return [
+        Variant("none"),
+        *(Variant(b3, 1e-3, ep, m) for ep, m in ((2, 1.0), (5, 1.0), (2, 3.0), (5, 3.0))),
+        Variant(b3, 3e-4, 5, 1.0),
+        *(Variant(dn, lr, ep, m) for lr, ep, m in ((1e-3, 5, 1.0), (1e-3, 10, 1.0), (3e-3, 5, 1.0), (1e-3, 5, 0.5))),
+        Variant("out11", 1e-3, 5, 1.0),
+        Variant("dense11", 1e-3, 5, 1.0),
+    ]
 
 
 def cv_summary(cache: Path, variant: Variant, threshold: float) -> dict:
@@ -293,7 +305,9 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
 
     t0 = time.perf_counter()
     summary = cv_summary(cache, variant, threshold)
-    net = with_flip_tta(fine_tune(cv.weights, variant, cv.x, cv.y, cv.pool, 0))
+    tuned = fine_tune(cv.weights, variant, cv.x, cv.y, cv.pool, 0)
+    prior = last_layer(tuned)
+    net = with_flip_tta(ten_class(tuned, cv.weights))
     t_tune = time.perf_counter() - t0
     name = f"{BASE}_tuned"
     path = models_dir / photo_head.FEATURE_MODELS / f"{name}.keras"
@@ -305,9 +319,10 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
         {"dev": cv.x, "mix": sets["mix_x"], "val": sets["val_x"], "test": sets["test_x"], "fm": sets["fmnist_test_x"]},
     )
     folders, counts = np.unique(cv.folders, return_counts=True)
+    by = "an 11th output while tuning, then the head's" if variant.layers in ELEVEN else "only the head's"
     taught = (
         f"{len(cv.y)} phone photos of shared/photos/clothing-dev (CC0; the {int((cv.y == photo_head.NONE).sum())} hats, "
-        f"skirts and shorts teach only the head's 'none of the ten') with photo augmentation, mixed with "
+        f"skirts and shorts teach {by} 'none of the ten') with photo augmentation, mixed with "
         f"{variant.mix:g} Fashion-MNIST training image(s) per photo per epoch"
     )
     common = {
@@ -327,7 +342,7 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
         cv.y,
         extra_features=f["mix"],
         extra_labels=sets["mix_y"],
-        prior=last_layer(net),
+        prior=prior,
         prior_weight=PRIOR_WEIGHT,
         none_threshold=threshold,
         **HEAD,
@@ -347,7 +362,7 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
         "started_from": f"shipped:{BASE}",
         "recipe": {
             **asdict(variant),
-            "trainable": list(TRAINABLE.get(variant.layers, ())),
+            "trainable": [*TRAINABLE.get(variant.layers, ()), *(("probs11",) if variant.layers in ELEVEN else ())],
             "batch": BATCH,
             "optimizer": "Adam, cosine decay",
             "batchnorm": "frozen",
@@ -367,6 +382,8 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
         "photo_like_val_300": val,
         "photo_like_test_300": test,
         "fashion_mnist_test_through_head": fm_head,
+        "fashion_mnist_test_backbone": cv.fm_backbone,
+        "measured_on": MACHINE,
     }
     head_name = BASE + registry.HEAD_SUFFIX
     photo_head.save_head(replace_card(h, head_card), models_dir / f"{head_name}.npz")
@@ -398,6 +415,22 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
     return 0
 
 
+def ten_class(tuned, weights: list[np.ndarray]):
+    """The tuned network as a plain 10-class wide_cnn (what ``registry.load_model`` accepts): every layer's
+    tuned weights, and for an 11-way variant its last layer's ten class columns (the "none" column is
+    the head's business)."""
+    from fmnist_core.model import build as build_model
+
+    net = build_model("wide_cnn")
+    net.set_weights(weights)
+    for layer in net.layers:
+        if layer.weights and layer.name != "probs":
+            layer.set_weights(tuned.get_layer(layer.name).get_weights())
+    w, b = last_layer(tuned)
+    net.get_layer("probs").set_weights([w.astype(np.float32), b.astype(np.float32)])
+    return net
+
+
 def replace_card(h: photo_head.PhotoHead, card: dict) -> photo_head.PhotoHead:
     """The head with ``card`` added to its own (the fit's choices and row counts stay)."""
     return replace(h, card={**h.card, **card})
@@ -411,6 +444,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="fold seed")
     ap.add_argument("--variants", type=str, default="", help="JSON list of Variant fields (default: the grid)")
     ap.add_argument("--out", type=Path, default=None, help="results JSON (default: CACHE/finetune-seedN.json)")
+    ap.add_argument(
+        "--extra-weight", type=float, default=HEAD["extra_weight"], help="Fashion-MNIST row weight in the head"
+    )
     ap.add_argument("--ship", action="store_true", help="fine-tune on all photos with the chosen recipe and write it")
     ap.add_argument("--choice", type=str, default=json.dumps(asdict(CHOSEN)), help="JSON Variant to --ship")
     ap.add_argument("--threshold", type=float, default=CHOSEN_THRESHOLD, help="the head's none threshold to --ship")
@@ -421,6 +457,7 @@ def main() -> int:
     sets = photo_like_sets(args.cache)
     base = backbone_features(BASE, dev, sets, args.cache)
     cv = FineTuneCV(dev, sets, base, args.k)
+    cv.extra_weight = args.extra_weight
     if args.ship:
         return ship(cv, Variant(**json.loads(args.choice)), args.threshold, args.cache, args.models_dir)
     variants = [Variant(**v) for v in json.loads(args.variants)] if args.variants else grid()
@@ -430,11 +467,20 @@ def main() -> int:
     print(header("variant, answered by, threshold", " photo-like val |"))
     for v in variants:
         res = cv.run(v, args.seed)
-        for how in ("head", "out11") if v.layers == "out11" else ("head",):
+        for how in ("head", "out11") if v.layers in ELEVEN else ("head",):
             for t in THRESHOLDS:
                 s = cv.score(res, how, t)
                 print(row(f"{v.label}, {how}, {t}", s["cv"], f" {s['val'][0]:.1%} ± {s['val'][1]:.1%} |"), flush=True)
-                results.append({"variant": asdict(v), "by": how, "threshold": t, "seed": args.seed, **s})
+                results.append(
+                    {
+                        "variant": asdict(v),
+                        "by": how,
+                        "threshold": t,
+                        "seed": args.seed,
+                        "head_extra_weight": cv.extra_weight,
+                        **s,
+                    }
+                )
         print(f"    ({res['seconds']:.0f} s for the {args.k} folds)", file=sys.stderr, flush=True)
         out.write_text(json.dumps(results, indent=1))
     print(f"\n{time.perf_counter() - t0:.0f} s; results in {out}")
