@@ -77,7 +77,7 @@ class Variant:
         return f"{self.layers}, lr {self.lr:g}, {self.epochs} ep, mix {self.mix:g}"
 
 
-CHOSEN = Variant("dense11", 1e-3, 8, 1.0)  # by CV (docs/PHOTOS.md, "Sixth round"): best overall with val >= floor
+CHOSEN = Variant("dense11", 1e-3, 8, 1.0)  # by CV (docs/PHOTOS.md, top section): best overall with val >= floor
 CHOSEN_THRESHOLD = 0.5
 
 TRAINABLE = {
@@ -262,8 +262,9 @@ class FineTuneCV:
 
 def grid() -> list[Variant]:
     """The grid of the first pass (fold seed 0), as run on 2026-12-04: the shipped CNN, then what learns
-    x lr x epochs x Fashion-MNIST mix (docs/PHOTOS.md, "Sixth round"). Seeds 1 and 2 then ran the shipped
-    CNN and the best two with ``--variants``."""
+    x lr x epochs x Fashion-MNIST mix (docs/PHOTOS.md, top section). Then, with ``--variants``: dense11 at
+    8 and 12 epochs, out11 and dense11 with the head's Fashion-MNIST weight 0.3 and 1.0 (``--extra-weight``),
+    and fold seeds 1 and 2 for the shipped CNN and the dense recipes that kept the validation renderings."""
     b3, dn = "block3", "dense"
     return [
         Variant("none"),
@@ -271,7 +272,7 @@ def grid() -> list[Variant]:
         Variant(b3, 3e-4, 5, 1.0),
         *(Variant(dn, lr, ep, m) for lr, ep, m in ((1e-3, 5, 1.0), (1e-3, 10, 1.0), (3e-3, 5, 1.0), (1e-3, 5, 0.5))),
         Variant("out11", 1e-3, 5, 1.0),
-        Variant("dense11", 1e-3, 5, 1.0),
+        *(Variant("dense11", 1e-3, ep, 1.0) for ep in (5, 8, 12)),
     ]
 
 
