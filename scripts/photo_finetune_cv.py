@@ -50,6 +50,7 @@ from scripts.photo_head_cv import (  # noqa: E402
     photo_like_sets,
     prepare_all,
     row,
+    write_dev_features,
 )
 
 BASE = "fashion_cnn_photo"
@@ -389,17 +390,7 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
     head_name = BASE + registry.HEAD_SUFFIX
     photo_head.save_head(replace_card(h, head_card), models_dir / f"{head_name}.npz")
     dev_file = models_dir / f"{head_name}.devfeatures.npz"
-    tmp = dev_file.with_name(f".{dev_file.name}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        features=f["dev"].astype(np.float16),
-        labels=cv.y.astype(np.int8),
-        folders=cv.folders,
-        fashion_features=f["mix"].astype(np.float16),
-        fashion_labels=sets["mix_y"].astype(np.int8),
-        fashion_weight=np.array(HEAD["extra_weight"], np.float32),
-    )
-    tmp.replace(dev_file)
+    write_dev_features(dev_file, f["dev"], cv.y, cv.folders, f["mix"], sets["mix_y"], HEAD["extra_weight"])
     print(
         json.dumps(
             {
