@@ -11,6 +11,10 @@ head still answers all ten.
 A head is two files: ``NAME.npz`` (standardisation, weights, decision rule) and ``NAME.json``
 (its card: what taught it, how many photos, its cross-validated figures, the command). Shipped
 heads live in ``models/`` beside their backbone; heads taught by a class in ``heads_dir()``.
+
+A head's features may come from a copy of the backbone fine-tuned on the photos rather than from
+the backbone itself: its card then names that copy (``feature_model``, a ``.keras`` file in
+``models/feature_models/``), while the backbone's own answer stays the CNN taught on Fashion-MNIST only.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ N_OUTPUTS = 11
 NONE_NAME = "None of the ten"
 HEAD_FORMAT = 1
 HEADS_ENV = "FMNIST_HEADS_DIR"
+FEATURE_MODELS = "feature_models"  # models/feature_models/NAME.keras: fine-tuned CNNs that heads read features from
 MAX_HEAD_BYTES = 64 * 2**20  # a head is ~20 kB; anything this big is not one of ours
 
 
@@ -399,6 +404,26 @@ def load_head(path: Path) -> PhotoHead:
 def _flat(exc: BaseException) -> str:
     """An exception's text on one short line."""
     return " ".join(str(exc).split())[:160]
+
+
+def feature_model_path(card: dict[str, Any], models_dir: Path | None = None) -> Path | None:
+    """The ``.keras`` file a head reads its ``fc`` features from, or None when that is its backbone.
+
+    The card's ``feature_model`` names ``models/feature_models/NAME.keras`` (a CNN fine-tuned on the
+    photos the head was taught on); a missing file or an odd name is a ``HeadError``.
+    """
+    name = card.get("feature_model")
+    if not name:
+        return None
+    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
+        raise HeadError(f"the head's card names an invalid feature model {name!r}")
+    path = Path(models_dir or MODELS_DIR) / FEATURE_MODELS / f"{name}.keras"
+    if not path.is_file() or path.is_symlink():
+        raise HeadError(
+            f"the head reads its features from {path}, which is missing; restore models/ from the repository "
+            "or use --head none"
+        )
+    return path
 
 
 def heads_dir() -> Path:

@@ -15,7 +15,16 @@ from PIL import Image
 from . import head as photo_head
 from . import ood
 from .preprocess import DEFAULT_TOLERANCE, Prepared, prepare_any
-from .registry import ModelRef, input_scale, load_model, model_class_names, resolve, shipped_head_name, shipped_key
+from .registry import (
+    ModelError,
+    ModelRef,
+    input_scale,
+    load_model,
+    model_class_names,
+    resolve,
+    shipped_head_name,
+    shipped_key,
+)
 from .segment import DEFAULT_METHOD
 
 
@@ -105,6 +114,8 @@ class Predictor:
                 self.stats = None  # a damaged statistics file costs the distance rule, not the model
         self.head: photo_head.PhotoHead | None = None
         self.head_name: str | None = None
+        self._head_model = self.model  # where the head reads its features: a fine-tuned copy or the backbone
+        self._feature_models: dict[Path, Any] = {}
         self.head_error: str | None = None  # why the shipped head could not be used (None: fine)
         self.use_head(head)
 
@@ -112,7 +123,7 @@ class Predictor:
         """Pick the photo head that answers photos: ``"auto"`` the one shipped beside this backbone
         (if any; a damaged one is skipped and said in ``head_error``), ``None``/``"none"`` the
         backbone alone, or a head name (``head.resolve_head``; raises ``HeadError``)."""
-        self.head, self.head_name, self.head_error = None, None, None
+        self.head, self.head_name, self.head_error, self._head_model = None, None, None, self.model
         if name is None or name == "none" or not ood.has_feature_layer(self.model):
             return
         if name == "auto":
@@ -128,17 +139,37 @@ class Predictor:
 
     def _set_head(self, name: str) -> None:
         head = photo_head.load_head(photo_head.resolve_head(name))
-        dim = int(self._fc(np.zeros((1, 28, 28), np.uint8)).shape[1])
+        feature_model = self._feature_model(head)
+        dim = int(photo_head.head_features(feature_model, np.zeros((1, 28, 28), np.uint8), self._scale).shape[1])
         backbone = head.card.get("backbone")
         if head.n_features != dim or (backbone and backbone not in (self.ref.key, shipped_key(self.ref))):
             raise photo_head.HeadError(
                 f"head {name!r} was taught on {backbone or 'another model'} ({head.n_features} features), "
                 f"not on {self.ref.key} ({dim}); pick a head of this model or use --head none"
             )
-        self.head, self.head_name = head, name
+        self.head, self.head_name, self._head_model = head, name, feature_model
+
+    def _feature_model(self, head: photo_head.PhotoHead):
+        """The network ``head`` reads its features from (``head.feature_model_path``), loaded once."""
+        path = photo_head.feature_model_path(head.card)
+        if path is None:
+            return self.model
+        if path not in self._feature_models:
+            try:
+                self._feature_models[path] = load_model(path)
+            except ModelError as exc:
+                raise photo_head.HeadError(f"the head's feature model cannot be used: {exc}") from None
+        return self._feature_models[path]
 
     def _fc(self, images_u8: np.ndarray) -> np.ndarray:
+        """The backbone's own ``fc`` features (its distance rule's space)."""
         return photo_head.head_features(self.model, images_u8, self._scale)
+
+    def head_features(self, images_u8: np.ndarray, head: photo_head.PhotoHead | None = None) -> np.ndarray:
+        """``fc`` features as a photo head reads them (``head``, default the one in use): from its fine-tuned
+        feature model when its card names one, else from this backbone."""
+        model = self._head_model if head is None else self._feature_model(head)
+        return photo_head.head_features(model, images_u8, self._scale)
 
     @classmethod
     def from_spec(cls, spec: str | None = None, head: str | None = "auto") -> Predictor:
@@ -182,10 +213,9 @@ class Predictor:
         own = Prediction(probs, self.class_names, top_k, prepared, reason, distance)
         if self.head is None or not prepared.photo:
             return own
-        feats = self._fc(prepared.image[None]) if feats is None else feats
-        p11 = self.head.probabilities(feats)[0]
+        p11 = self.head.probabilities(self.head_features(prepared.image[None]))[0]
         distance = None
-        if prepared.segmentation is not None and self.stats is not None:
+        if feats is not None:  # the backbone's features of a segmented photo: its distance rule's space
             distance = float(self._distances(feats, np.array([int(np.argmax(p11[: photo_head.NONE]))]))[0])
         # As for the CNN's own rule: only a segmented photo can be "none of the ten"; a product shot
         # on a plain background is the dataset's own kind of picture.

@@ -66,6 +66,7 @@ class TeachResult:
     k: int
     backbone: str
     seconds: dict[str, float]
+    feature_model: str | None = None  # the fine-tuned CNN the features come from (head.feature_model_path)
     wrong_images: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8), repr=False)
     info: heads.HeadInfo | None = None
 
@@ -74,6 +75,7 @@ class TeachResult:
         return {
             "kind": "taught photo head",
             "backbone": self.backbone,
+            "feature_model": self.feature_model,
             "classes": sorted(self.counts),
             "counts": self.counts,
             "photos": sum(self.counts.values()),
@@ -299,11 +301,13 @@ def teach(
     t_prep = time.perf_counter() - t0
     counts = check_classes(prep.folders, only_mine, len(prep.skipped))
     say(0.82, "reading the CNN's features")
-    feats = head.head_features(predictor.model, prep.x28)
-    cnn_probs, cnn = cnn_answers(predictor, prep.x28)
-    dist = class_distances(predictor, feats, prep.segmented)
-    labels = labels_for(prep.folders, cnn_probs)
     shipped = shipped_head(predictor.ref.path)
+    own_feats = head.head_features(predictor.model, prep.x28)  # the backbone's: its distance rule's space
+    # The shipped head's features (from its fine-tuned feature model, if it names one): the dev photos' too.
+    feats = own_feats if shipped is None else predictor.head_features(prep.x28, shipped)
+    cnn_probs, cnn = cnn_answers(predictor, prep.x28)
+    dist = class_distances(predictor, own_feats, prep.segmented)
+    labels = labels_for(prep.folders, cnn_probs)
     if only_mine:
         dev = DevSet.empty(feats.shape[1])
     else:
@@ -373,6 +377,7 @@ def teach(
         dev_photos=len(dev.labels),
         k=len(parts),
         backbone=predictor.ref.key,
+        feature_model=None if shipped is None else shipped.card.get("feature_model"),
         seconds={"prepare": round(t_prep, 2), "fit_and_cv": round(t_fit, 2)},
         wrong_images=prep.x28[wrong_idx],
     )

@@ -303,6 +303,24 @@ class Study:
         )
 
 
+def write_dev_features(
+    path: Path, x: np.ndarray, y: np.ndarray, folders: np.ndarray, mix_f: np.ndarray, mix_y: np.ndarray, weight: float
+) -> None:
+    """The dev photos' features and labels and the Fashion-MNIST rows beside a shipped head (what Teach
+    fits on: ``teach.load_dev_features``), float16, written through a temp file."""
+    tmp = path.with_name(f".{path.name}.tmp.npz")
+    np.savez_compressed(
+        tmp,
+        features=x.astype(np.float16),
+        labels=y.astype(np.int8),
+        folders=folders,
+        fashion_features=mix_f.astype(np.float16),
+        fashion_labels=mix_y.astype(np.int8),
+        fashion_weight=np.array(weight, np.float32),
+    )
+    tmp.replace(path)
+
+
 def ship(cache: Path, dev: dict, sets: dict, models_dir: Path) -> int:
     """Fit the head chosen by the last CV run on every dev photo and write it beside its backbone,
     with its card and the dev photos' features (for teaching a class's own head on top of them)."""
@@ -342,17 +360,7 @@ def ship(cache: Path, dev: dict, sets: dict, models_dir: Path) -> int:
     name = backbone + registry.HEAD_SUFFIX
     photo_head.save_head(head, models_dir / f"{name}.npz")
     feats = models_dir / f"{name}.devfeatures.npz"
-    tmp = feats.with_name(f".{feats.name}.tmp.npz")
-    np.savez_compressed(
-        tmp,
-        features=st.x.astype(np.float16),
-        labels=st.y.astype(np.int8),
-        folders=st.folders,
-        fashion_features=st.f["mix_f"].astype(np.float16),
-        fashion_labels=st.sets["mix_y"].astype(np.int8),
-        fashion_weight=np.array(choices["extra_weight"], np.float32),
-    )
-    tmp.replace(feats)
+    write_dev_features(feats, st.x, st.y, st.folders, st.f["mix_f"], st.sets["mix_y"], choices["extra_weight"])
     print(f"wrote {models_dir / name}.npz, .json and {feats.name} ({feats.stat().st_size / 1e6:.1f} MB)")
     return 0
 

@@ -162,3 +162,17 @@ def test_a_head_with_the_cnns_prior_round_trips_and_keeps_none(tmp_path):
     assert np.allclose(p.sum(1), 1, atol=1e-5) and not np.allclose(p, p0, atol=1e-3)
     ph.save_head(head, tmp_path / "p.npz")
     assert np.allclose(ph.load_head(tmp_path / "p.npz").probabilities(x), p, atol=1e-5)
+
+
+def test_feature_model_path_names_a_file_in_models_feature_models(tmp_path):
+    assert ph.feature_model_path({}, tmp_path) is None and ph.feature_model_path({"feature_model": None}) is None
+    for bad in ("../x", "a/b", "", 3):
+        if bad:
+            with pytest.raises(ph.HeadError, match="invalid feature model"):
+                ph.feature_model_path({"feature_model": bad}, tmp_path)
+    with pytest.raises(ph.HeadError, match="missing; restore models/"):
+        ph.feature_model_path({"feature_model": "tuned"}, tmp_path)
+    path = tmp_path / ph.FEATURE_MODELS / "tuned.keras"
+    path.parent.mkdir()
+    path.write_bytes(b"zip")
+    assert ph.feature_model_path({"feature_model": "tuned"}, tmp_path) == path

@@ -68,7 +68,7 @@ def test_head_none_is_the_cnn_alone_and_a_foreign_head_is_refused(predictor, tmp
 
 def test_the_head_answers_all_ten_classes(predictor, dataset):
     idx = np.concatenate([np.flatnonzero(dataset.y_test == c)[:20] for c in range(10)])
-    probs = predictor.head.probabilities(predictor._fc(dataset.x_test[idx]))
+    probs = predictor.head.probabilities(predictor.head_features(dataset.x_test[idx]))
     answers = probs[:, : ph.NONE].argmax(1)
     assert set(answers.tolist()) == set(range(10))
 
@@ -83,3 +83,38 @@ def test_cli_predict_json_carries_both_and_head_none_only_one():
     assert "fashion_mnist_only" not in alone and alone["label"] == both["fashion_mnist_only"]["label"]
     bad = subprocess.run([*cmd, "--head", "no_such_head"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode != 0 and "no head 'no_such_head'" in bad.stderr and bad.stderr.count("\n") == 1
+
+
+def test_a_head_reads_its_features_from_the_feature_model_its_card_names(predictor, tmp_path, monkeypatch):
+    """The head's features come from its fine-tuned copy; the CNN's own answer and its distance rule
+    stay the backbone's (here the feature model is a randomly initialised wide_cnn)."""
+    import keras
+
+    from fmnist_core.model import build
+
+    keras.utils.set_random_seed(3)
+    other = build("wide_cnn")
+    monkeypatch.setattr(ph, "MODELS_DIR", tmp_path)
+    monkeypatch.setenv(ph.HEADS_ENV, str(tmp_path / "heads"))
+    (tmp_path / ph.FEATURE_MODELS).mkdir()
+    other.save(tmp_path / ph.FEATURE_MODELS / "rand.keras")
+    x28 = prepare_photo(load_image(DRESS)).image[None]
+    x, y = np.random.default_rng(0).random((33, 256)), np.repeat(np.arange(11), 3)
+    card = {"backbone": f"shipped:{registry.PHOTO_MODEL}", "feature_model": "rand"}
+    ph.save_head(ph.fit_head(x, y, card=card), tmp_path / "heads" / "tuned" / "head.npz")
+    own = predictor.predict_prepared(prepare_photo(load_image(DRESS))).fashion_mnist_only
+    predictor.use_head("tuned")
+    try:
+        got = predictor.head_features(x28)
+        np.testing.assert_allclose(got, ph.head_features(other, x28), rtol=1e-5, atol=1e-5)
+        assert not np.allclose(got, predictor._fc(x28))
+        pred = predictor.predict_prepared(prepare_photo(load_image(DRESS)))
+        assert pred.head == "tuned" and pred.fashion_mnist_only.label == own.label
+        np.testing.assert_allclose(pred.fashion_mnist_only.probs, own.probs, atol=1e-6)
+        ph.save_head(
+            ph.fit_head(x, y, card={**card, "feature_model": "gone"}), tmp_path / "heads" / "gone" / "head.npz"
+        )
+        with pytest.raises(ph.HeadError, match="missing; restore models/"):
+            predictor.use_head("gone")
+    finally:
+        predictor.use_head("auto")

@@ -199,9 +199,12 @@ def test_teach_on_six_photos(folder, predictor, tmp_path):
         assert 0 <= p["after"] <= 1 and 0 <= p["before_cnn"] <= 1
     assert len(result.wrong) == round(6 * (1 - result.overall["after"]))
     loaded = heads.load("six", tmp_path)
-    feats = head.head_features(predictor.model, teach.prepare(got).x28)
+    shipped = teach.shipped_head(predictor.ref.path)
+    feats = predictor.head_features(teach.prepare(got).x28, shipped)
     assert loaded.probabilities(feats).shape == (6, 11)
     card = heads.get("six", tmp_path).card
+    # A taught head reads its features where the shipped one does (its fine-tuned feature model, if any).
+    assert card["feature_model"] == (shipped.card.get("feature_model") if shipped else None)
     assert card["classes"] == ["hat", "pants"] and card["photos"] == 6 and card["owner"] == ""
     with pytest.raises(heads.HeadStoreError, match="exists already"):
         teach.teach(got, "six", predictor=predictor, root=tmp_path)

@@ -1,0 +1,483 @@
+"""Fine-tune the photo CNN on the dev photos (issue 22), every choice by stratified k-fold CV inside clothing-dev.
+
+The photo head of ``photo_head_cv`` is a linear model on the frozen CNN's ``fc`` features. Here the
+CNN itself learns from the photos: per fold, ``models/fashion_cnn_photo.keras`` is fine-tuned on
+the training folds' photos (photo augmentation: flip, rotation, shift, zoom, brightness) mixed with
+Fashion-MNIST training images (so the ten classes and product shots are kept: Bag, Sandal and Ankle
+boot have no dev folder), then the 11-way head is fitted on the tuned model's features exactly as
+``photo_head_cv`` fits it, and the held-out fold is scored with the same ``metrics``. Variants:
+
+* ``block3``: the last conv block (conv31, conv32) + ``fc`` + ``probs`` learn; BatchNorm frozen;
+* ``dense``: only ``fc`` + ``probs`` learn;
+* ``out11``: as ``block3`` but the last layer has 11 outputs (the 11th, "none of the ten", taught
+  by the hats, skirts and shorts), scored by its own output and by a head on its features;
+* ``dense11``: as ``dense`` with the 11-way last layer.
+
+A choice counts only if the photo-like validation renderings (of Fashion-MNIST *training* images,
+never the test renderings) stay >= ``photo_head_cv.VAL_FLOOR``; each fold's renderings are scored
+by that fold's tuned model and head. ``overall`` (in-scope photos strictly right + out-of-scope
+photos rejected) is the number maximised::
+
+    python -m scripts.photo_finetune_cv /work/shared/photos/clothing-dev --cache /work/exp/ft22
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402 - after the thread settings
+
+from fmnist_core import head as photo_head  # noqa: E402
+from scripts.photo_head_cv import (  # noqa: E402
+    MIX_PER_CLASS,
+    MIX_SEED,
+    VAL_FLOOR,
+    VAL_PER_CLASS,
+    VAL_SEED,
+    backbone_features,
+    dev_labels,
+    fold_metrics,
+    header,
+    photo_like_sets,
+    prepare_all,
+    row,
+    write_dev_features,
+)
+
+BASE = "fashion_cnn_photo"
+# The head of photo_head_cv's CV (models/fashion_cnn_photo_head.json): fitted the same way on every tuned model.
+HEAD = {"C": 0.1, "class_weight": None, "extra_weight": 0.1}
+PRIOR_WEIGHT = 1.0
+THRESHOLDS = (0.3, 0.4, 0.5)
+BATCH = 64
+MACHINE = "Intel Xeon (family 6, model 167), AVX-512, 2 cores shared with other work"  # every figure here
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One fine-tuning recipe: what learns, learning rate, epochs over the photos, Fashion-MNIST images per photo."""
+
+    layers: str = "block3"  # "block3" | "dense" | "out11" | "dense11" | "none" (the CNN as shipped)
+    lr: float = 3e-4
+    epochs: int = 6
+    mix: float = 1.0  # Fashion-MNIST images per training photo, drawn afresh every epoch
+
+    @property
+    def label(self) -> str:
+        if self.layers == "none":
+            return "shipped CNN + head (photo_head_cv)"
+        return f"{self.layers}, lr {self.lr:g}, {self.epochs} ep, mix {self.mix:g}"
+
+
+CHOSEN = Variant("dense11", 1e-3, 8, 1.0)  # by CV (docs/PHOTOS.md, top section): best overall with val >= floor
+CHOSEN_THRESHOLD = 0.5
+
+TRAINABLE = {
+    "block3": ("conv31", "conv32", "fc", "probs"),
+    "out11": ("conv31", "conv32", "fc", "probs"),
+    "dense": ("fc", "probs"),
+    "dense11": ("fc",),
+}
+ELEVEN = ("out11", "dense11")  # variants whose last layer has 11 outputs
+
+
+def fm_pool() -> tuple[np.ndarray, np.ndarray]:
+    """Fashion-MNIST training images to mix in: every training image except the sources of the
+    photo-like validation renderings (``photo_head_cv.photo_like_sets``' draws, repeated)."""
+    from fmnist_core.data import load_dataset
+
+    ds = load_dataset("fashion")
+    rng = np.random.default_rng(MIX_SEED)
+    mix = np.concatenate([rng.choice(np.flatnonzero(ds.y_train == c), MIX_PER_CLASS, replace=False) for c in range(10)])
+    rest = np.setdiff1d(np.arange(len(ds.y_train)), mix)
+    rng = np.random.default_rng(VAL_SEED)
+    val = np.concatenate([rng.choice(rest[ds.y_train[rest] == c], VAL_PER_CLASS, replace=False) for c in range(10)])
+    keep = np.setdiff1d(np.arange(len(ds.y_train)), val)
+    return ds.x_train[keep], ds.y_train[keep].astype(int)
+
+
+def base_weights() -> list[np.ndarray]:
+    """The shipped photo CNN's backbone weights (float32 copies, whatever precision it was trained in)."""
+    from fmnist_core.explain import backbone_of
+    from fmnist_core.registry import load_model, resolve
+
+    return backbone_of(load_model(resolve(BASE).path)).get_weights()  # inside the flip-TTA wrapper
+
+
+def build(weights: list[np.ndarray], variant: Variant):
+    """A float32 wide_cnn with the shipped weights, only ``variant``'s layers trainable; ``out11``
+    replaces the last layer by an 11-way one (the ten classes start from the shipped weights)."""
+    import keras
+
+    from fmnist_core.model import build as build_model
+
+    net = build_model("wide_cnn")
+    net.set_weights(weights)
+    if variant.layers in ELEVEN:
+        w, b = net.get_layer("probs").get_weights()
+        out = keras.layers.Dense(photo_head.N_OUTPUTS, activation="softmax", name="probs11")
+        net = keras.Model(net.inputs, out(net.get_layer("drop_fc").output), name="wide_cnn_11")
+        out.set_weights([np.concatenate([w, np.zeros((w.shape[0], 1), w.dtype)], 1), np.append(b, b.mean() - 2.0)])
+    for layer in net.layers:
+        layer.trainable = layer.name in TRAINABLE.get(variant.layers, ()) or layer.name == "probs11"
+    return net
+
+
+def augment(x_u8: np.ndarray, fm: bool, seed: int) -> np.ndarray:
+    """Random flip, rotation 10 deg, shift 8%, zoom 10% (one resampling, ``augment.RandomAffine``) and a
+    brightness curve (gamma 0.7-1.4, brightest back to 1); Fashion-MNIST images also get the photo look
+    (``augment.photo_augment`` on half of them) as the photo CNN's own training did."""
+    import tensorflow as tf
+
+    from fmnist_core import augment as aug
+    from fmnist_core.config import TrainConfig
+
+    tf.random.set_seed(seed)
+    x = tf.constant(np.asarray(x_u8, np.float32)[..., None] / 255.0)
+    layers = aug.augmenter(replace(TrainConfig(), rotation_deg=10.0, shift=0.08, zoom=0.1, hflip=True), seed)
+    x = layers(x, training=True)
+    if fm:
+        x = aug.photo_augment(x, 0.5)
+    gamma = tf.exp(tf.random.uniform([tf.shape(x)[0], 1, 1, 1], -0.35, 0.35))
+    x = tf.pow(tf.clip_by_value(x, 0.0, 1.0) + 1e-6, gamma)
+    top = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
+    return (x / tf.maximum(top, 1e-6)).numpy()
+
+
+def fine_tune(weights, variant: Variant, x: np.ndarray, y: np.ndarray, pool: tuple, seed: int):
+    """The tuned network: ``variant.epochs`` passes over the photos (x, y: labels 0-10; "none" photos
+    teach only ``out11``), each with ``mix`` x as many fresh Fashion-MNIST images, cosine-decayed Adam."""
+    import keras
+
+    net = build(weights, variant)
+    if variant.layers == "none":
+        return net
+    if variant.layers not in ELEVEN:
+        x, y = x[y != photo_head.NONE], y[y != photo_head.NONE]
+    n_fm = int(round(variant.mix * len(x)))
+    steps = variant.epochs * -(-(len(x) + n_fm) // BATCH)
+    net.compile(
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(variant.lr, steps)),
+        loss="sparse_categorical_crossentropy",
+    )
+    rng = np.random.default_rng(seed)
+    for epoch in range(variant.epochs):
+        pick = rng.choice(len(pool[0]), n_fm, replace=False)
+        xe = np.concatenate(
+            [augment(x, False, seed * 1000 + epoch), augment(pool[0][pick], True, seed * 1000 + 500 + epoch)]
+        )
+        ye = np.concatenate([y, pool[1][pick]])
+        net.fit(xe, ye, batch_size=BATCH, epochs=1, shuffle=True, verbose=0)
+    return net
+
+
+def features(net, sets_x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """``fc`` features of each named uint8 image set through ``net`` (``head.head_features``)."""
+    return {k: photo_head.head_features(net, v) for k, v in sets_x.items()}
+
+
+def last_layer(net) -> tuple[np.ndarray, np.ndarray]:
+    """The ten-class part of the network's last layer: the head's prior (``head.with_prior``)."""
+    from fmnist_core.explain import backbone_of
+
+    inner = backbone_of(net)
+    layer = inner.get_layer("probs11" if "probs11" in [la.name for la in inner.layers] else "probs")
+    w, b = layer.get_weights()
+    return np.asarray(w[:, :10], np.float64), np.asarray(b[:10], np.float64)
+
+
+def decide(probs: np.ndarray, threshold: float) -> np.ndarray:
+    """Answers 0-9, or 10 where "none" has at least ``threshold`` probability."""
+    return np.where(probs[:, photo_head.NONE] >= threshold, photo_head.NONE, probs[:, : photo_head.NONE].argmax(1))
+
+
+class FineTuneCV:
+    """The dev photos, their teaching labels, the photo-like sets and the Fashion-MNIST pool: runs one
+    variant over the folds and scores it."""
+
+    def __init__(self, dev: dict, sets: dict, base_feats: dict, k: int) -> None:
+        self.x = dev["images"]
+        self.folders = dev["folders"]
+        self.y = dev_labels(self.folders, base_feats["dev_p"])  # shoes: the shipped CNN's likeliest shoe class
+        self.sets = sets
+        self.k = k
+        self.weights = base_weights()
+        self.pool = fm_pool()
+        self.extra_weight = HEAD["extra_weight"]  # of each Fashion-MNIST row in the head's fit
+        self.fm_backbone = float(np.mean(base_feats["fmnist_test_p"].argmax(1) == sets["fmnist_test_y"]))
+
+    def run(self, variant: Variant, seed: int = 0) -> dict:
+        """Out-of-fold probabilities of the head (and of the 11-way output) and each fold's validation
+        renderings, for every threshold."""
+        import keras
+        from sklearn.model_selection import StratifiedKFold
+
+        from fmnist_core.model import with_flip_tta
+
+        n = len(self.y)
+        oof = {"head": np.zeros((n, 11)), "out11": np.zeros((n, 11))}
+        folds = np.zeros(n, int)
+        val = {"head": [], "out11": []}
+        t0 = time.perf_counter()
+        for i, (tr, te) in enumerate(StratifiedKFold(self.k, shuffle=True, random_state=seed).split(self.x, self.y)):
+            keras.backend.clear_session()
+            net = fine_tune(self.weights, variant, self.x[tr], self.y[tr], self.pool, seed * 10 + i)
+            net = with_flip_tta(net)  # as shipped: answers and features are the mean over the image and its mirror
+            f = features(
+                net, {"tr": self.x[tr], "te": self.x[te], "mix": self.sets["mix_x"], "val": self.sets["val_x"]}
+            )
+            h = photo_head.fit_head(
+                f["tr"],
+                self.y[tr],
+                extra_features=f["mix"],
+                extra_labels=self.sets["mix_y"],
+                prior=last_layer(net),
+                prior_weight=PRIOR_WEIGHT,
+                **{**HEAD, "extra_weight": self.extra_weight},
+            )
+            oof["head"][te] = h.probabilities(f["te"])
+            val["head"].append(h.probabilities(f["val"]))
+            if variant.layers in ELEVEN:
+                oof["out11"][te] = net.predict(self.x[te][..., None] / 255.0, verbose=0, batch_size=512)
+                val["out11"].append(net.predict(self.sets["val_x"][..., None] / 255.0, verbose=0, batch_size=512))
+            folds[te] = i
+            print(f"    fold {i + 1}/{self.k} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        return {"oof": oof, "val": val, "folds": folds, "seconds": time.perf_counter() - t0}
+
+    def score(self, res: dict, how: str, threshold: float) -> dict:
+        """Fold mean and sd of every metric, and the mean over folds of the validation renderings
+        (every rendering is segmented, so "none" counts wrong)."""
+        fm = fold_metrics(self.folders, decide(res["oof"][how], threshold), res["folds"])
+        v = [float(np.mean(decide(p, threshold) == self.sets["val_y"])) for p in res["val"][how]]
+        return {"cv": fm, "val": (float(np.mean(v)), float(np.std(v)))}
+
+
+def grid() -> list[Variant]:
+    """The grid of the first pass (fold seed 0), as run on 2026-12-04: the shipped CNN, then what learns
+    x lr x epochs x Fashion-MNIST mix (docs/PHOTOS.md, top section). Then, with ``--variants``: dense11 at
+    8 and 12 epochs, out11 and dense11 with the head's Fashion-MNIST weight 0.3 and 1.0 (``--extra-weight``),
+    and fold seeds 1 and 2 for the shipped CNN and the dense recipes that kept the validation renderings."""
+    b3, dn = "block3", "dense"
+    return [
+        Variant("none"),
+        *(Variant(b3, 1e-3, ep, m) for ep, m in ((2, 1.0), (5, 1.0), (2, 3.0), (5, 3.0))),
+        Variant(b3, 3e-4, 5, 1.0),
+        *(Variant(dn, lr, ep, m) for lr, ep, m in ((1e-3, 5, 1.0), (1e-3, 10, 1.0), (3e-3, 5, 1.0), (1e-3, 5, 0.5))),
+        Variant("out11", 1e-3, 5, 1.0),
+        *(Variant("dense11", 1e-3, ep, 1.0) for ep in (5, 8, 12)),
+    ]
+
+
+def cv_summary(cache: Path, variant: Variant, threshold: float) -> dict:
+    """The chosen recipe's CV figures from every fold seed's results file: mean over seeds of the fold
+    means and of the spreads (sd over the folds), and the validation renderings."""
+    runs = []
+    for f in sorted(cache.glob("finetune-seed*.json")):
+        runs += [
+            r
+            for r in json.loads(f.read_text())
+            if r["variant"] == asdict(variant) and r["by"] == "head" and r["threshold"] == threshold
+        ]
+    seeds = sorted({r["seed"] for r in runs})
+    runs = [next(r for r in runs if r["seed"] == s) for s in seeds]
+    if not runs:
+        raise SystemExit(f"no CV results for {variant} at threshold {threshold} in {cache}")
+    mean = {m: float(np.mean([r["cv"][m][0] for r in runs])) for m in runs[0]["cv"]}
+    spread = {m: float(np.mean([r["cv"][m][1] for r in runs])) for m in runs[0]["cv"]}
+    val = float(np.mean([r["val"][0] for r in runs]))
+    return {"fold_seeds": seeds, "mean": mean, "spread_over_folds": spread, "photo_like_val": val}
+
+
+def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models_dir: Path) -> int:
+    """Fine-tune on every dev photo with the chosen recipe; write the tuned network to
+    ``models/feature_models/`` (flip-TTA wrapped, as the shipped CNN is) with its card, the head fitted
+    on its features beside the shipped CNN (its card names the feature model) and the dev photos' features."""
+    from fmnist_core import registry
+    from fmnist_core.machine import machine_info
+    from fmnist_core.model import with_flip_tta
+
+    t0 = time.perf_counter()
+    summary = cv_summary(cache, variant, threshold)
+    tuned = fine_tune(cv.weights, variant, cv.x, cv.y, cv.pool, 0)
+    prior = last_layer(tuned)
+    net = with_flip_tta(ten_class(tuned, cv.weights))
+    t_tune = time.perf_counter() - t0
+    name = f"{BASE}_tuned"
+    path = models_dir / photo_head.FEATURE_MODELS / f"{name}.keras"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    net.save(path)
+    sets = cv.sets
+    f = features(
+        net,
+        {"dev": cv.x, "mix": sets["mix_x"], "val": sets["val_x"], "test": sets["test_x"], "fm": sets["fmnist_test_x"]},
+    )
+    folders, counts = np.unique(cv.folders, return_counts=True)
+    by = "an 11th output while tuning, then the head's" if variant.layers in ELEVEN else "only the head's"
+    taught = (
+        f"{len(cv.y)} phone photos of shared/photos/clothing-dev (CC0; the {int((cv.y == photo_head.NONE).sum())} hats, "
+        f"skirts and shorts teach {by} 'none of the ten') with photo augmentation, mixed with "
+        f"{variant.mix:g} Fashion-MNIST training image(s) per photo per epoch"
+    )
+    common = {
+        "taught_on": taught,
+        "photos": int(len(cv.y)),
+        "photos_per_folder": {str(a): int(b) for a, b in zip(folders, counts, strict=True)},
+        "cv": {
+            "k": cv.k,
+            **summary,
+            "note": "stratified k-fold inside clothing-dev; a rejected in-scope photo counts wrong",
+        },
+        "command": "python -m scripts.photo_finetune_cv /work/shared/photos/clothing-dev --cache DIR --ship",
+        "created": time.strftime("%Y-%m-%d"),
+    }
+    h = photo_head.fit_head(
+        f["dev"],
+        cv.y,
+        extra_features=f["mix"],
+        extra_labels=sets["mix_y"],
+        prior=prior,
+        prior_weight=PRIOR_WEIGHT,
+        none_threshold=threshold,
+        **HEAD,
+    )
+    val = float(np.mean(h.decide(h.probabilities(f["val"])) == sets["val_y"]))
+    test_p = h.probabilities(f["test"])
+    test = float(np.mean(np.where(sets["test_seg"], h.decide(test_p), test_p[:, :10].argmax(1)) == sets["test_y"]))
+    fm_head = float(np.mean(h.probabilities(f["fm"])[:, :10].argmax(1) == sets["fmnist_test_y"]))
+    fm_own = float(
+        np.mean(
+            net.predict(sets["fmnist_test_x"][..., None] / 255.0, verbose=0, batch_size=500)[:, :10].argmax(1)
+            == sets["fmnist_test_y"]
+        )
+    )
+    card = {
+        "kind": "feature model of the photo head: the photo CNN with its last layers fine-tuned on real photos",
+        "started_from": f"shipped:{BASE}",
+        "recipe": {
+            **asdict(variant),
+            "trainable": [*TRAINABLE.get(variant.layers, ()), *(("probs11",) if variant.layers in ELEVEN else ())],
+            "batch": BATCH,
+            "optimizer": "Adam, cosine decay",
+            "batchnorm": "frozen",
+        },
+        **common,
+        "fashion_mnist_test_own_output": fm_own,
+        "train_seconds": round(t_tune, 1),
+        "machine": machine_info(),
+        "note": "not a model to pick: the head reads its fc features; the CNN's own answer stays shipped:fashion_cnn_photo",
+    }
+    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    head_card = {
+        "backbone": f"shipped:{BASE}",
+        "feature_model": name,
+        **common,
+        "fashion_mnist_images": int(len(sets["mix_y"])),
+        "photo_like_val_300": val,
+        "photo_like_test_300": test,
+        "fashion_mnist_test_through_head": fm_head,
+        "fashion_mnist_test_backbone": cv.fm_backbone,
+        "measured_on": MACHINE,
+    }
+    head_name = BASE + registry.HEAD_SUFFIX
+    photo_head.save_head(replace_card(h, head_card), models_dir / f"{head_name}.npz")
+    dev_file = models_dir / f"{head_name}.devfeatures.npz"
+    write_dev_features(dev_file, f["dev"], cv.y, cv.folders, f["mix"], sets["mix_y"], HEAD["extra_weight"])
+    print(
+        json.dumps(
+            {
+                "val": val,
+                "test": test,
+                "fm_head": fm_head,
+                "fm_own_tuned": fm_own,
+                "seconds": time.perf_counter() - t0,
+                "cv": summary,
+            },
+            indent=1,
+        )
+    )
+    return 0
+
+
+def ten_class(tuned, weights: list[np.ndarray]):
+    """The tuned network as a plain 10-class wide_cnn (what ``registry.load_model`` accepts): every layer's
+    tuned weights, and for an 11-way variant its last layer's ten class columns (the "none" column is
+    the head's business)."""
+    from fmnist_core.model import build as build_model
+
+    net = build_model("wide_cnn")
+    net.set_weights(weights)
+    for layer in net.layers:
+        if layer.weights and layer.name != "probs":
+            layer.set_weights(tuned.get_layer(layer.name).get_weights())
+    w, b = last_layer(tuned)
+    net.get_layer("probs").set_weights([w.astype(np.float32), b.astype(np.float32)])
+    return net
+
+
+def replace_card(h: photo_head.PhotoHead, card: dict) -> photo_head.PhotoHead:
+    """The head with ``card`` added to its own (the fit's choices and row counts stay)."""
+    return replace(h, card={**h.card, **card})
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("root", type=Path)
+    ap.add_argument("--cache", type=Path, default=Path("/tmp/photo-finetune-cv"))
+    ap.add_argument("--k", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=0, help="fold seed")
+    ap.add_argument("--variants", type=str, default="", help="JSON list of Variant fields (default: the grid)")
+    ap.add_argument("--out", type=Path, default=None, help="results JSON (default: CACHE/finetune-seedN.json)")
+    ap.add_argument(
+        "--extra-weight", type=float, default=HEAD["extra_weight"], help="Fashion-MNIST row weight in the head"
+    )
+    ap.add_argument("--ship", action="store_true", help="fine-tune on all photos with the chosen recipe and write it")
+    ap.add_argument("--choice", type=str, default=json.dumps(asdict(CHOSEN)), help="JSON Variant to --ship")
+    ap.add_argument("--threshold", type=float, default=CHOSEN_THRESHOLD, help="the head's none threshold to --ship")
+    ap.add_argument("--models-dir", type=Path, default=Path(__file__).resolve().parent.parent / "models")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    dev = prepare_all(args.root, args.cache)
+    sets = photo_like_sets(args.cache)
+    base = backbone_features(BASE, dev, sets, args.cache)
+    cv = FineTuneCV(dev, sets, base, args.k)
+    cv.extra_weight = args.extra_weight
+    if args.ship:
+        return ship(cv, Variant(**json.loads(args.choice)), args.threshold, args.cache, args.models_dir)
+    variants = [Variant(**v) for v in json.loads(args.variants)] if args.variants else grid()
+    out = args.out or args.cache / f"finetune-seed{args.seed}.json"
+    results = json.loads(out.read_text()) if out.is_file() else []
+    print(f"## Fine-tuning, {args.k}-fold, fold seed {args.seed} (validation floor {VAL_FLOOR:.0%})\n")
+    print(header("variant, answered by, threshold", " photo-like val |"))
+    for v in variants:
+        res = cv.run(v, args.seed)
+        for how in ("head", "out11") if v.layers in ELEVEN else ("head",):
+            for t in THRESHOLDS:
+                s = cv.score(res, how, t)
+                print(row(f"{v.label}, {how}, {t}", s["cv"], f" {s['val'][0]:.1%} ± {s['val'][1]:.1%} |"), flush=True)
+                results.append(
+                    {
+                        "variant": asdict(v),
+                        "by": how,
+                        "threshold": t,
+                        "seed": args.seed,
+                        "head_extra_weight": cv.extra_weight,
+                        **s,
+                    }
+                )
+        print(f"    ({res['seconds']:.0f} s for the {args.k} folds)", file=sys.stderr, flush=True)
+        out.write_text(json.dumps(results, indent=1))
+    print(f"\n{time.perf_counter() - t0:.0f} s; results in {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
