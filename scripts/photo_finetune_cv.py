@@ -38,15 +38,12 @@ import numpy as np  # noqa: E402 - after the thread settings
 
 from fmnist_core import head as photo_head  # noqa: E402
 from scripts.photo_head_cv import (  # noqa: E402
-    MIX_PER_CLASS,
-    MIX_SEED,
     VAL_FLOOR,
-    VAL_PER_CLASS,
-    VAL_SEED,
     backbone_features,
     dev_labels,
     fold_metrics,
     header,
+    mix_and_validation_draws,
     photo_like_sets,
     prepare_all,
     row,
@@ -96,11 +93,7 @@ def fm_pool() -> tuple[np.ndarray, np.ndarray]:
     from fmnist_core.data import load_dataset
 
     ds = load_dataset("fashion")
-    rng = np.random.default_rng(MIX_SEED)
-    mix = np.concatenate([rng.choice(np.flatnonzero(ds.y_train == c), MIX_PER_CLASS, replace=False) for c in range(10)])
-    rest = np.setdiff1d(np.arange(len(ds.y_train)), mix)
-    rng = np.random.default_rng(VAL_SEED)
-    val = np.concatenate([rng.choice(rest[ds.y_train[rest] == c], VAL_PER_CLASS, replace=False) for c in range(10)])
+    _, val, _ = mix_and_validation_draws(ds.y_train)
     keep = np.setdiff1d(np.arange(len(ds.y_train)), val)
     return ds.x_train[keep], ds.y_train[keep].astype(int)
 

@@ -113,6 +113,17 @@ def render_set(images: np.ndarray, rng: np.random.Generator) -> list:
     return out
 
 
+def mix_and_validation_draws(y_train: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.random.Generator]:
+    """Indices of the plain mix images and of the validation renderings' source images (other
+    training images), and the generator after the validation draw (the renderings continue it)."""
+    rng = np.random.default_rng(MIX_SEED)
+    mix = np.concatenate([rng.choice(np.flatnonzero(y_train == c), MIX_PER_CLASS, replace=False) for c in range(10)])
+    rest = np.setdiff1d(np.arange(len(y_train)), mix)
+    rng = np.random.default_rng(VAL_SEED)
+    val = np.concatenate([rng.choice(rest[y_train[rest] == c], VAL_PER_CLASS, replace=False) for c in range(10)])
+    return mix, val, rng
+
+
 def photo_like_sets(cache: Path) -> dict[str, np.ndarray]:
     """The mix (plain training images), photo-like validation renderings of other training images,
     and the README's 300 test renderings (same draws as ``photo_like.py --n 300 --seed 11``), prepared."""
@@ -122,11 +133,7 @@ def photo_like_sets(cache: Path) -> dict[str, np.ndarray]:
     from fmnist_core.data import load_dataset
 
     ds = load_dataset("fashion")
-    rng = np.random.default_rng(MIX_SEED)
-    mix = np.concatenate([rng.choice(np.flatnonzero(ds.y_train == c), MIX_PER_CLASS, replace=False) for c in range(10)])
-    rest = np.setdiff1d(np.arange(len(ds.y_train)), mix)
-    rng = np.random.default_rng(VAL_SEED)
-    val = np.concatenate([rng.choice(rest[ds.y_train[rest] == c], VAL_PER_CLASS, replace=False) for c in range(10)])
+    mix, val, rng = mix_and_validation_draws(ds.y_train)
     val_photos = render_set(ds.x_train[val], rng)
     rng = np.random.default_rng(TEST_SEED)  # photo_like.main's order of draws, exactly
     test_idx, test_photos = [], []
