@@ -213,7 +213,9 @@ class Predictor:
         own = Prediction(probs, self.class_names, top_k, prepared, reason, distance)
         if self.head is None or not prepared.photo:
             return own
-        p11 = self.head.probabilities(self.head_features(prepared.image[None]))[0]
+        # A head on the backbone's own features reuses them; one on a fine-tuned copy reads its own.
+        own_space = feats is not None and self._head_model is self.model
+        p11 = self.head.probabilities(feats if own_space else self.head_features(prepared.image[None]))[0]
         distance = None
         if feats is not None:  # the backbone's features of a segmented photo: its distance rule's space
             distance = float(self._distances(feats, np.array([int(np.argmax(p11[: photo_head.NONE]))]))[0])
