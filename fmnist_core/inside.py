@@ -400,15 +400,19 @@ def save_shipped_xy(test_map: TestMap, model_path: Path, dataset: str = "fashion
     return path
 
 
-def load_shipped_xy(model_path: Path, n: int, dataset: str = "fashion") -> np.ndarray | None:
-    """The (n, 2) positions shipped beside ``model_path``, or None if absent, damaged or not this file's."""
+def load_shipped_xy(
+    model_path: Path, n: int, dataset: str = "fashion", fingerprint: str | None = None
+) -> np.ndarray | None:
+    """The (n, 2) positions shipped beside ``model_path``, or None if absent, damaged or not this file's.
+
+    ``fingerprint``: the file's SHA-256 when the caller has it already (else it is computed)."""
     try:
         with np.load(shipped_map_path(model_path), allow_pickle=False) as z:
             ok = (
                 int(z["version"]) == MAP_VERSION
                 and str(z["method"]) == MAP_METHOD
                 and str(z["dataset"]) == dataset
-                and str(z["fingerprint"]) == file_fingerprint(Path(model_path))
+                and str(z["fingerprint"]) == (fingerprint or file_fingerprint(Path(model_path)))
             )
             xy = z["xy"].astype(np.float32)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
@@ -437,7 +441,7 @@ def load_or_compute_map(
         return cached
     if progress:
         progress(0.0, "First look inside this model: loading it ...")
-    shipped = load_shipped_xy(model_path, len(images_u8), dataset)
+    shipped = load_shipped_xy(model_path, len(images_u8), dataset, fp)
     tm = compute_map(load_model(), images_u8, progress=progress, scale=scale, xy=shipped)
     try:
         save_map(tm, path)
