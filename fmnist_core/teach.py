@@ -304,7 +304,8 @@ def teach(
     shipped = shipped_head(predictor.ref.path)
     own_feats = head.head_features(predictor.model, prep.x28)  # the backbone's: its distance rule's space
     # The shipped head's features (from its fine-tuned feature model, if it names one): the dev photos' too.
-    feats = own_feats if shipped is None else predictor.head_features(prep.x28, shipped)
+    tuned = shipped is not None and head.feature_model_path(shipped.card) is not None
+    feats = predictor.head_features(prep.x28, shipped) if tuned else own_feats
     cnn_probs, cnn = cnn_answers(predictor, prep.x28)
     dist = class_distances(predictor, own_feats, prep.segmented)
     labels = labels_for(prep.folders, cnn_probs)
