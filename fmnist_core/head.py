@@ -14,7 +14,8 @@ heads live in ``models/`` beside their backbone; heads taught by a class in ``he
 
 A head's features may come from a copy of the backbone fine-tuned on the photos rather than from
 the backbone itself: its card then names that copy (``feature_model``, a ``.keras`` file in
-``models/feature_models/``), while the backbone's own answer stays the CNN taught on Fashion-MNIST only.
+``models/feature_models/``), or several copies whose features it reads side by side, while the
+backbone's own answer stays the CNN taught on Fashion-MNIST only.
 """
 
 from __future__ import annotations
@@ -406,24 +407,29 @@ def _flat(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:160]
 
 
-def feature_model_path(card: dict[str, Any], models_dir: Path | None = None) -> Path | None:
-    """The ``.keras`` file a head reads its ``fc`` features from, or None when that is its backbone.
+def feature_model_paths(card: dict[str, Any], models_dir: Path | None = None) -> tuple[Path, ...]:
+    """The ``.keras`` files a head reads its ``fc`` features from, in order; () when that is its backbone.
 
     The card's ``feature_model`` names ``models/feature_models/NAME.keras`` (a CNN fine-tuned on the
-    photos the head was taught on); a missing file or an odd name is a ``HeadError``.
+    photos the head was taught on), or a list of such names: the head then reads the features of
+    each, side by side. A missing file or an odd name is a ``HeadError``.
     """
-    name = card.get("feature_model")
-    if not name:
-        return None
-    if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
-        raise HeadError(f"the head's card names an invalid feature model {name!r}")
-    path = Path(models_dir or MODELS_DIR) / FEATURE_MODELS / f"{name}.keras"
-    if not path.is_file() or path.is_symlink():
-        raise HeadError(
-            f"the head reads its features from {path}, which is missing; restore models/ from the repository "
-            "or use --head none"
-        )
-    return path
+    names = card.get("feature_model")
+    if not names:
+        return ()
+    if not isinstance(names, list):
+        names = [names]
+    for name in names:
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name) or ".." in name:
+            raise HeadError(f"the head's card names an invalid feature model {name!r}")
+    paths = [Path(models_dir or MODELS_DIR) / FEATURE_MODELS / f"{name}.keras" for name in names]
+    for path in paths:
+        if not path.is_file() or path.is_symlink():
+            raise HeadError(
+                f"the head reads its features from {path}, which is missing; restore models/ from the repository "
+                "or use --head none"
+            )
+    return tuple(paths)
 
 
 def heads_dir() -> Path:

@@ -114,7 +114,8 @@ class Predictor:
                 self.stats = None  # a damaged statistics file costs the distance rule, not the model
         self.head: photo_head.PhotoHead | None = None
         self.head_name: str | None = None
-        self._head_model = self.model  # where the head reads its features: a fine-tuned copy or the backbone
+        # Where the head reads its features: fine-tuned copies (side by side) or the backbone.
+        self._head_models: tuple[Any, ...] = (self.model,)
         self._feature_models: dict[Path, Any] = {}
         self.head_error: str | None = None  # why the shipped head could not be used (None: fine)
         self.use_head(head)
@@ -123,7 +124,7 @@ class Predictor:
         """Pick the photo head that answers photos: ``"auto"`` the one shipped beside this backbone
         (if any; a damaged one is skipped and said in ``head_error``), ``None``/``"none"`` the
         backbone alone, or a head name (``head.resolve_head``; raises ``HeadError``)."""
-        self.head, self.head_name, self.head_error, self._head_model = None, None, None, self.model
+        self.head, self.head_name, self.head_error, self._head_models = None, None, None, (self.model,)
         if name is None or name == "none" or not ood.has_feature_layer(self.model):
             return
         if name == "auto":
@@ -139,37 +140,41 @@ class Predictor:
 
     def _set_head(self, name: str) -> None:
         head = photo_head.load_head(photo_head.resolve_head(name))
-        feature_model = self._feature_model(head)
-        dim = int(photo_head.head_features(feature_model, np.zeros((1, 28, 28), np.uint8), self._scale).shape[1])
+        models = self._models_of(head)
+        dim = int(self._features_of(models, np.zeros((1, 28, 28), np.uint8)).shape[1])
         backbone = head.card.get("backbone")
         if head.n_features != dim or (backbone and backbone not in (self.ref.key, shipped_key(self.ref))):
             raise photo_head.HeadError(
                 f"head {name!r} was taught on {backbone or 'another model'} ({head.n_features} features), "
                 f"not on {self.ref.key} ({dim}); pick a head of this model or use --head none"
             )
-        self.head, self.head_name, self._head_model = head, name, feature_model
+        self.head, self.head_name, self._head_models = head, name, models
 
-    def _feature_model(self, head: photo_head.PhotoHead):
-        """The network ``head`` reads its features from (``head.feature_model_path``), loaded once."""
-        path = photo_head.feature_model_path(head.card)
-        if path is None:
-            return self.model
-        if path not in self._feature_models:
-            try:
-                self._feature_models[path] = load_model(path)
-            except ModelError as exc:
-                raise photo_head.HeadError(f"the head's feature model cannot be used: {exc}") from None
-        return self._feature_models[path]
+    def _models_of(self, head: photo_head.PhotoHead) -> tuple[Any, ...]:
+        """The networks ``head`` reads its features from (``head.feature_model_paths``), each loaded once."""
+        paths = photo_head.feature_model_paths(head.card)
+        if not paths:
+            return (self.model,)
+        for path in paths:
+            if path not in self._feature_models:
+                try:
+                    self._feature_models[path] = load_model(path)
+                except ModelError as exc:
+                    raise photo_head.HeadError(f"the head's feature model cannot be used: {exc}") from None
+        return tuple(self._feature_models[path] for path in paths)
+
+    def _features_of(self, models: tuple[Any, ...], images_u8: np.ndarray) -> np.ndarray:
+        """The ``fc`` features of each network, side by side."""
+        return np.concatenate([photo_head.head_features(m, images_u8, self._scale) for m in models], axis=1)
 
     def _fc(self, images_u8: np.ndarray) -> np.ndarray:
         """The backbone's own ``fc`` features (its distance rule's space)."""
         return photo_head.head_features(self.model, images_u8, self._scale)
 
     def head_features(self, images_u8: np.ndarray, head: photo_head.PhotoHead | None = None) -> np.ndarray:
-        """``fc`` features as a photo head reads them (``head``, default the one in use): from its fine-tuned
-        feature model when its card names one, else from this backbone."""
-        model = self._head_model if head is None else self._feature_model(head)
-        return photo_head.head_features(model, images_u8, self._scale)
+        """``fc`` features as a photo head reads them (``head``, default the one in use): from the fine-tuned
+        feature models its card names (side by side), else from this backbone."""
+        return self._features_of(self._head_models if head is None else self._models_of(head), images_u8)
 
     @classmethod
     def from_spec(cls, spec: str | None = None, head: str | None = "auto") -> Predictor:
@@ -213,8 +218,8 @@ class Predictor:
         own = Prediction(probs, self.class_names, top_k, prepared, reason, distance)
         if self.head is None or not prepared.photo:
             return own
-        # A head on the backbone's own features reuses them; one on a fine-tuned copy reads its own.
-        own_space = feats is not None and self._head_model is self.model
+        # A head on the backbone's own features reuses them; one on fine-tuned copies reads their own.
+        own_space = feats is not None and self._head_models == (self.model,)
         p11 = self.head.probabilities(feats if own_space else self.head_features(prepared.image[None]))[0]
         distance = None
         if feats is not None:  # the backbone's features of a segmented photo: its distance rule's space

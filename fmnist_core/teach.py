@@ -66,7 +66,8 @@ class TeachResult:
     k: int
     backbone: str
     seconds: dict[str, float]
-    feature_model: str | None = None  # the fine-tuned CNN the features come from (head.feature_model_path)
+    # The fine-tuned CNN(s) the features come from (head.feature_model_paths): a name or a list of names.
+    feature_model: str | list[str] | None = None
     wrong_images: np.ndarray = field(default_factory=lambda: np.zeros((0, 28, 28), np.uint8), repr=False)
     info: heads.HeadInfo | None = None
 
@@ -304,7 +305,7 @@ def teach(
     shipped = shipped_head(predictor.ref.path)
     own_feats = head.head_features(predictor.model, prep.x28)  # the backbone's: its distance rule's space
     # The shipped head's features (from its fine-tuned feature model, if it names one): the dev photos' too.
-    tuned = shipped is not None and head.feature_model_path(shipped.card) is not None
+    tuned = shipped is not None and bool(head.feature_model_paths(shipped.card))
     feats = predictor.head_features(prep.x28, shipped) if tuned else own_feats
     cnn_probs, cnn = cnn_answers(predictor, prep.x28)
     dist = class_distances(predictor, own_feats, prep.segmented)
@@ -315,7 +316,8 @@ def teach(
         dev = load_dev_features(dev_features or dev_features_path(predictor.ref.path))
         if dev.features.shape[1] != feats.shape[1]:
             raise TeachError(
-                f"the dev photos' features have {dev.features.shape[1]} values, the backbone gives {feats.shape[1]}"
+                f"the dev photos' features have {dev.features.shape[1]} values, the photos' features "
+                f"{feats.shape[1]}: the dev file belongs to another model"
             )
     choices = fit_choices(shipped)
     if dev.mix_features is not None:

@@ -164,15 +164,20 @@ def test_a_head_with_the_cnns_prior_round_trips_and_keeps_none(tmp_path):
     assert np.allclose(ph.load_head(tmp_path / "p.npz").probabilities(x), p, atol=1e-5)
 
 
-def test_feature_model_path_names_a_file_in_models_feature_models(tmp_path):
-    assert ph.feature_model_path({}, tmp_path) is None and ph.feature_model_path({"feature_model": None}) is None
-    for bad in ("../x", "a/b", "", 3):
+def test_feature_model_paths_name_files_in_models_feature_models(tmp_path):
+    assert ph.feature_model_paths({}, tmp_path) == () and ph.feature_model_paths({"feature_model": None}) == ()
+    for bad in ("../x", "a/b", "", 3, ["tuned", "../x"], [None]):
         if bad:
             with pytest.raises(ph.HeadError, match="invalid feature model"):
-                ph.feature_model_path({"feature_model": bad}, tmp_path)
+                ph.feature_model_paths({"feature_model": bad}, tmp_path)
     with pytest.raises(ph.HeadError, match="missing; restore models/"):
-        ph.feature_model_path({"feature_model": "tuned"}, tmp_path)
+        ph.feature_model_paths({"feature_model": "tuned"}, tmp_path)
     path = tmp_path / ph.FEATURE_MODELS / "tuned.keras"
     path.parent.mkdir()
     path.write_bytes(b"zip")
-    assert ph.feature_model_path({"feature_model": "tuned"}, tmp_path) == path
+    assert ph.feature_model_paths({"feature_model": "tuned"}, tmp_path) == (path,)
+    with pytest.raises(ph.HeadError, match="missing; restore models/"):
+        ph.feature_model_paths({"feature_model": ["tuned", "other"]}, tmp_path)
+    other = path.with_name("other.keras")
+    other.write_bytes(b"zip")
+    assert ph.feature_model_paths({"feature_model": ["other", "tuned"]}, tmp_path) == (other, path)

@@ -111,6 +111,20 @@ def test_a_head_reads_its_features_from_the_feature_model_its_card_names(predict
         pred = predictor.predict_prepared(prepare_photo(load_image(DRESS)))
         assert pred.head == "tuned" and pred.fashion_mnist_only.label == own.label
         np.testing.assert_allclose(pred.fashion_mnist_only.probs, own.probs, atol=1e-6)
+        # A head on two copies reads their features side by side, in the card's order.
+        keras.utils.set_random_seed(4)
+        build("wide_cnn").save(tmp_path / ph.FEATURE_MODELS / "rand2.keras")
+        x2 = np.random.default_rng(1).random((33, 512))
+        two = {**card, "feature_model": ["rand2", "rand"]}
+        ph.save_head(ph.fit_head(x2, y, card=two), tmp_path / "heads" / "two" / "head.npz")
+        predictor.use_head("two")
+        both = predictor.head_features(x28)
+        np.testing.assert_allclose(both[:, 256:], got, rtol=1e-5, atol=1e-5)
+        assert both.shape == (1, 512) and not np.allclose(both[:, :256], got)
+        assert predictor.predict_prepared(prepare_photo(load_image(DRESS))).head == "two"
+        ph.save_head(ph.fit_head(x, y, card=two), tmp_path / "heads" / "narrow" / "head.npz")
+        with pytest.raises(ph.HeadError, match="256 features"):
+            predictor.use_head("narrow")  # taught on 256 features, the two copies give 512
         ph.save_head(
             ph.fit_head(x, y, card={**card, "feature_model": "gone"}), tmp_path / "heads" / "gone" / "head.npz"
         )

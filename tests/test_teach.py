@@ -213,8 +213,9 @@ def test_teach_on_six_photos(folder, predictor, tmp_path):
 def test_teach_with_dev_features(folder, predictor, tmp_path):
     """The dev photos join every training split (here a small stand-in file of the shipped format)."""
     rng = np.random.default_rng(1)
+    width = teach.load_dev_features(teach.dev_features_path(predictor.ref.path)).features.shape[1]
     dev = tmp_path / "dev.npz"
-    np.savez(dev, features=rng.random((40, 256), np.float32) * 3, labels=np.repeat([0, 3, 7, 10], 10))
+    np.savez(dev, features=rng.random((40, width), np.float32) * 3, labels=np.repeat([0, 3, 7, 10], 10))
     result = teach.teach(
         teach_input.collect(folder), "with-dev", predictor=predictor, root=tmp_path / "h", dev_features=dev
     )
