@@ -19,6 +19,11 @@ by that fold's tuned model and head. ``overall`` (in-scope photos strictly right
 photos rejected) is the number maximised::
 
     python -m scripts.photo_finetune_cv /work/shared/photos/clothing-dev --cache /work/exp/ft22
+
+Several shipped wide_cnns can be tuned the same way on the same folds (``--base NAME --keep-features``
+keeps every fold's tuned features) and one head read their features side by side (``--combine
+--bases A,B``): the shipped head reads the tuned photo CNN's and the tuned ``best`` CNN's
+(``CHOSEN_BASES``); ``--ship --bases A,B`` tunes each on every photo and writes them and the head.
 """
 
 from __future__ import annotations
@@ -76,7 +81,9 @@ class Variant:
 
 
 CHOSEN = Variant("dense11", 1e-3, 8, 1.0)  # by CV (docs/PHOTOS.md, top section): best overall with val >= floor
-CHOSEN_THRESHOLD = 0.5
+CHOSEN_THRESHOLD = 0.4
+# The head reads these shipped CNNs' tuned copies side by side (docs/PHOTOS.md, top section).
+CHOSEN_BASES = ("fashion_cnn_photo", "fashion_cnn_best")
 
 TRAINABLE = {
     "block3": ("conv31", "conv32", "fc", "probs"),
@@ -98,12 +105,12 @@ def fm_pool() -> tuple[np.ndarray, np.ndarray]:
     return ds.x_train[keep], ds.y_train[keep].astype(int)
 
 
-def base_weights() -> list[np.ndarray]:
-    """The shipped photo CNN's backbone weights (float32 copies, whatever precision it was trained in)."""
+def base_weights(name: str = BASE) -> list[np.ndarray]:
+    """A shipped wide_cnn's backbone weights (float32 copies, whatever precision it was trained in)."""
     from fmnist_core.explain import backbone_of
     from fmnist_core.registry import load_model, resolve
 
-    return backbone_of(load_model(resolve(BASE).path)).get_weights()  # inside the flip-TTA wrapper
+    return backbone_of(load_model(resolve(name).path)).get_weights()  # inside the flip-TTA wrapper
 
 
 def build(weights: list[np.ndarray], variant: Variant):
@@ -197,20 +204,22 @@ class FineTuneCV:
     """The dev photos, their teaching labels, the photo-like sets and the Fashion-MNIST pool: runs one
     variant over the folds and scores it."""
 
-    def __init__(self, dev: dict, sets: dict, base_feats: dict, k: int) -> None:
+    def __init__(self, dev: dict, sets: dict, base_feats: dict, k: int, base: str = BASE) -> None:
         self.x = dev["images"]
         self.folders = dev["folders"]
         self.y = dev_labels(self.folders, base_feats["dev_p"])  # shoes: the shipped CNN's likeliest shoe class
         self.sets = sets
         self.k = k
-        self.weights = base_weights()
+        self.weights = base_weights(base)  # the labels (and so the folds) stay the photo CNN's
         self.pool = fm_pool()
         self.extra_weight = HEAD["extra_weight"]  # of each Fashion-MNIST row in the head's fit
         self.fm_backbone = float(np.mean(base_feats["fmnist_test_p"].argmax(1) == sets["fmnist_test_y"]))
 
-    def run(self, variant: Variant, seed: int = 0) -> dict:
+    def run(self, variant: Variant, seed: int = 0, keep: Path | None = None) -> dict:
         """Out-of-fold probabilities of the head (and of the 11-way output) and each fold's validation
-        renderings, for every threshold."""
+        renderings, for every threshold. ``keep``: also write every fold's tuned features of all the dev
+        photos and the photo-like sets, its training rows and its prior there (npz), so that heads on
+        them (or on them beside another model's) can be chosen without tuning again."""
         import keras
         from sklearn.model_selection import StratifiedKFold
 
@@ -220,6 +229,7 @@ class FineTuneCV:
         oof = {"head": np.zeros((n, 11)), "out11": np.zeros((n, 11))}
         folds = np.zeros(n, int)
         val = {"head": [], "out11": []}
+        kept: dict[str, np.ndarray] = {}
         t0 = time.perf_counter()
         for i, (tr, te) in enumerate(StratifiedKFold(self.k, shuffle=True, random_state=seed).split(self.x, self.y)):
             keras.backend.clear_session()
@@ -243,7 +253,23 @@ class FineTuneCV:
                 oof["out11"][te] = net.predict(self.x[te][..., None] / 255.0, verbose=0, batch_size=512)
                 val["out11"].append(net.predict(self.sets["val_x"][..., None] / 255.0, verbose=0, batch_size=512))
             folds[te] = i
+            if keep is not None:
+                every = features(net, {"dev": self.x, "test": self.sets["test_x"]})
+                w, b = last_layer(net)
+                kept.update(
+                    {
+                        f"dev_f{i}": every["dev"],
+                        f"mix_f{i}": f["mix"],
+                        f"val_f{i}": f["val"],
+                        f"test_f{i}": every["test"],
+                        f"prior_w{i}": w,
+                        f"prior_b{i}": b,
+                    }
+                )
             print(f"    fold {i + 1}/{self.k} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
+        if keep is not None:
+            keep.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(keep, folds=folds, labels=self.y, **kept)
         return {"oof": oof, "val": val, "folds": folds, "seconds": time.perf_counter() - t0}
 
     def score(self, res: dict, how: str, threshold: float) -> dict:
@@ -270,15 +296,20 @@ def grid() -> list[Variant]:
     ]
 
 
-def cv_summary(cache: Path, variant: Variant, threshold: float) -> dict:
-    """The chosen recipe's CV figures from every fold seed's results file: mean over seeds of the fold
-    means and of the spreads (sd over the folds), and the validation renderings."""
+def cv_summary(cache: Path, variant: Variant, threshold: float, bases: list[str] | None = None) -> dict:
+    """The chosen recipe's CV figures from every fold seed's results file (``combined-seed*.json`` for a
+    head on several tuned copies): mean over seeds of the fold means and of the spreads (sd over the
+    folds), and the validation renderings."""
     runs = []
-    for f in sorted(cache.glob("finetune-seed*.json")):
+    several = bases is not None and list(bases) != [BASE]
+    for f in sorted(cache.glob("combined-seed*.json" if several else "finetune-seed*.json")):
         runs += [
             r
             for r in json.loads(f.read_text())
-            if r["variant"] == asdict(variant) and r["by"] == "head" and r["threshold"] == threshold
+            if r["variant"] == asdict(variant)
+            and r["by"] == "head"
+            and r["threshold"] == threshold
+            and (not several or r["bases"] == list(bases))
         ]
     seeds = sorted({r["seed"] for r in runs})
     runs = [next(r for r in runs if r["seed"] == s) for s in seeds]
@@ -290,29 +321,76 @@ def cv_summary(cache: Path, variant: Variant, threshold: float) -> dict:
     return {"fold_seeds": seeds, "mean": mean, "spread_over_folds": spread, "photo_like_val": val}
 
 
-def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models_dir: Path) -> int:
-    """Fine-tune on every dev photo with the chosen recipe; write the tuned network to
-    ``models/feature_models/`` (flip-TTA wrapped, as the shipped CNN is) with its card, the head fitted
-    on its features beside the shipped CNN (its card names the feature model) and the dev photos' features."""
+def kept_path(cache: Path, base: str, v: Variant, seed: int) -> Path:
+    """Where ``--keep-features`` writes the fold features of ``base`` tuned with ``v`` on fold seed ``seed``."""
+    return cache / f"foldfeat-{base}-{v.layers}-lr{v.lr:g}-ep{v.epochs}-mix{v.mix:g}-seed{seed}.npz"
+
+
+def kept_features(cache: Path, base: str, variant: Variant, seed: int) -> dict[str, np.ndarray]:
+    """The fold features ``run(..., keep=...)`` wrote for ``base``, ``variant`` and fold seed ``seed``."""
+    f = kept_path(cache, base, variant, seed)
+    if not f.is_file():
+        raise SystemExit(f"{f} is missing: run --base {base} --seed {seed} --keep-features with this variant first")
+    return dict(np.load(f))
+
+
+def side_by_side(parts: list[dict[str, np.ndarray]], key: str, fold: int) -> np.ndarray:
+    """One set's features of one fold, the tuned networks' side by side (in ``bases`` order)."""
+    return np.concatenate([p[f"{key}_f{fold}"] for p in parts], axis=1)
+
+
+def padded_prior(w: np.ndarray, b: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
+    """The first network's last layer as the prior of a head on several networks' features: the other
+    networks' features get zero weight in it (their own opinions are the head's to weigh)."""
+    return np.concatenate([w, np.zeros((n_features - len(w), w.shape[1]))]), b
+
+
+def combined_cv(cv: FineTuneCV, cache: Path, variant: Variant, bases: list[str], seed: int) -> list[dict]:
+    """CV of the head on the features of every base's tuned copy side by side, from the kept fold
+    features (each fold's copies were tuned on the same training folds: the labels and folds are the
+    photo CNN's whatever the base), fitted as ``run`` fits it, the prior from the first base."""
+    parts = [kept_features(cache, b, variant, seed) for b in bases]
+    folds = parts[0]["folds"]
+    if any(not np.array_equal(p["folds"], folds) for p in parts):
+        raise SystemExit("the kept features of these bases were not tuned on the same folds")
+    probs, val = np.zeros((len(cv.y), photo_head.N_OUTPUTS)), []
+    for i in range(cv.k):
+        tr, te = folds != i, folds == i
+        x = side_by_side(parts, "dev", i)
+        h = photo_head.fit_head(
+            x[tr],
+            cv.y[tr],
+            extra_features=side_by_side(parts, "mix", i),
+            extra_labels=cv.sets["mix_y"],
+            prior=padded_prior(parts[0][f"prior_w{i}"], parts[0][f"prior_b{i}"], x.shape[1]),
+            prior_weight=PRIOR_WEIGHT,
+            **{**HEAD, "extra_weight": cv.extra_weight},
+        )
+        probs[te] = h.probabilities(x[te])
+        val.append(h.probabilities(side_by_side(parts, "val", i)))
+    res = {"oof": {"head": probs}, "val": {"head": val}, "folds": folds}
+    out = []
+    for t in THRESHOLDS:
+        sc = cv.score(res, "head", t)
+        print(
+            row(f"{' + '.join(bases)}: {variant.label}, {t}", sc["cv"], f" {sc['val'][0]:.1%} ± {sc['val'][1]:.1%} |")
+        )
+        out.append({"variant": asdict(variant), "bases": bases, "by": "head", "threshold": t, "seed": seed, **sc})
+    return out
+
+
+def ship(cv: FineTuneCV, variant: Variant, threshold: float, bases: list[str], cache: Path, models_dir: Path) -> int:
+    """Fine-tune every base on every dev photo with the chosen recipe; write each tuned network to
+    ``models/feature_models/BASE_tuned.keras`` (flip-TTA wrapped, as the shipped CNN is) with its card,
+    the head fitted on their features side by side beside the shipped photo CNN (its card names the
+    feature models, in order) and the dev photos' features."""
     from fmnist_core import registry
     from fmnist_core.machine import machine_info
     from fmnist_core.model import with_flip_tta
 
     t0 = time.perf_counter()
-    summary = cv_summary(cache, variant, threshold)
-    tuned = fine_tune(cv.weights, variant, cv.x, cv.y, cv.pool, 0)
-    prior = last_layer(tuned)
-    net = with_flip_tta(ten_class(tuned, cv.weights))
-    t_tune = time.perf_counter() - t0
-    name = f"{BASE}_tuned"
-    path = models_dir / photo_head.FEATURE_MODELS / f"{name}.keras"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    net.save(path)
+    summary = cv_summary(cache, variant, threshold, bases)
     sets = cv.sets
-    f = features(
-        net,
-        {"dev": cv.x, "mix": sets["mix_x"], "val": sets["val_x"], "test": sets["test_x"], "fm": sets["fmnist_test_x"]},
-    )
     folders, counts = np.unique(cv.folders, return_counts=True)
     by = "an 11th output while tuning, then the head's" if variant.layers in ELEVEN else "only the head's"
     taught = (
@@ -326,18 +404,60 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
         "photos_per_folder": {str(a): int(b) for a, b in zip(folders, counts, strict=True)},
         "cv": {
             "k": cv.k,
+            "feature_models_side_by_side": [f"{b}_tuned" for b in bases],
             **summary,
             "note": "stratified k-fold inside clothing-dev; a rejected in-scope photo counts wrong",
         },
-        "command": "python -m scripts.photo_finetune_cv /work/shared/photos/clothing-dev --cache DIR --ship",
+        "command": f"python -m scripts.photo_finetune_cv /work/shared/photos/clothing-dev --cache DIR --ship "
+        f"--bases {','.join(bases)}",
         "created": time.strftime("%Y-%m-%d"),
     }
+    named = {
+        "dev": cv.x,
+        "mix": sets["mix_x"],
+        "val": sets["val_x"],
+        "test": sets["test_x"],
+        "fm": sets["fmnist_test_x"],
+    }
+    parts, prior, fm_own = [], None, {}
+    for base in bases:
+        t_base = time.perf_counter()
+        weights = base_weights(base)
+        tuned = fine_tune(weights, variant, cv.x, cv.y, cv.pool, 0)
+        prior = prior or last_layer(tuned)  # the first base's: the photo CNN's opinion
+        net = with_flip_tta(ten_class(tuned, weights))
+        t_tune = time.perf_counter() - t_base
+        path = models_dir / photo_head.FEATURE_MODELS / f"{base}_tuned.keras"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        net.save(path)
+        parts.append(features(net, named))
+        own = net.predict(sets["fmnist_test_x"][..., None] / 255.0, verbose=0, batch_size=500)
+        fm_own[base] = float(np.mean(own[:, :10].argmax(1) == sets["fmnist_test_y"]))
+        card = {
+            "kind": "feature model of the photo head: a shipped CNN with its last layers fine-tuned on real photos",
+            "started_from": f"shipped:{base}",
+            "recipe": {
+                **asdict(variant),
+                "trainable": [*TRAINABLE.get(variant.layers, ()), *(("probs11",) if variant.layers in ELEVEN else ())],
+                "batch": BATCH,
+                "optimizer": "Adam, cosine decay",
+                "batchnorm": "frozen",
+            },
+            **common,
+            "fashion_mnist_test_own_output": fm_own[base],
+            "train_seconds": round(t_tune, 1),
+            "machine": machine_info(),
+            "note": f"not a model to pick: the head reads its fc features; the CNN's own answer stays shipped:{BASE}",
+        }
+        path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+        keras_clear()
+    f = {k: np.concatenate([p[k] for p in parts], axis=1) for k in named}
     h = photo_head.fit_head(
         f["dev"],
         cv.y,
         extra_features=f["mix"],
         extra_labels=sets["mix_y"],
-        prior=prior,
+        prior=padded_prior(*prior, f["dev"].shape[1]),
         prior_weight=PRIOR_WEIGHT,
         none_threshold=threshold,
         **HEAD,
@@ -346,32 +466,10 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
     test_p = h.probabilities(f["test"])
     test = float(np.mean(np.where(sets["test_seg"], h.decide(test_p), test_p[:, :10].argmax(1)) == sets["test_y"]))
     fm_head = float(np.mean(h.probabilities(f["fm"])[:, :10].argmax(1) == sets["fmnist_test_y"]))
-    fm_own = float(
-        np.mean(
-            net.predict(sets["fmnist_test_x"][..., None] / 255.0, verbose=0, batch_size=500)[:, :10].argmax(1)
-            == sets["fmnist_test_y"]
-        )
-    )
-    card = {
-        "kind": "feature model of the photo head: the photo CNN with its last layers fine-tuned on real photos",
-        "started_from": f"shipped:{BASE}",
-        "recipe": {
-            **asdict(variant),
-            "trainable": [*TRAINABLE.get(variant.layers, ()), *(("probs11",) if variant.layers in ELEVEN else ())],
-            "batch": BATCH,
-            "optimizer": "Adam, cosine decay",
-            "batchnorm": "frozen",
-        },
-        **common,
-        "fashion_mnist_test_own_output": fm_own,
-        "train_seconds": round(t_tune, 1),
-        "machine": machine_info(),
-        "note": "not a model to pick: the head reads its fc features; the CNN's own answer stays shipped:fashion_cnn_photo",
-    }
-    path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    names = [f"{b}_tuned" for b in bases]
     head_card = {
         "backbone": f"shipped:{BASE}",
-        "feature_model": name,
+        "feature_model": names if len(names) > 1 else names[0],
         **common,
         "fashion_mnist_images": int(len(sets["mix_y"])),
         "photo_like_val_300": val,
@@ -398,6 +496,13 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, cache: Path, models
         )
     )
     return 0
+
+
+def keras_clear() -> None:
+    """A fresh Keras session between two fine-tunings (names and memory of the last one go)."""
+    import keras
+
+    keras.backend.clear_session()
 
 
 def ten_class(tuned, weights: list[np.ndarray]):
@@ -432,6 +537,20 @@ def main() -> int:
     ap.add_argument(
         "--extra-weight", type=float, default=HEAD["extra_weight"], help="Fashion-MNIST row weight in the head"
     )
+    ap.add_argument(
+        "--base", default=BASE, help="the shipped wide_cnn to fine-tune (labels and folds stay the photo CNN's)"
+    )
+    ap.add_argument(
+        "--keep-features", action="store_true", help="write each fold's tuned features to CACHE/foldfeat-*.npz"
+    )
+    ap.add_argument(
+        "--combine",
+        action="store_true",
+        help="CV of the head on --bases' kept fold features side by side (each run with --keep-features first)",
+    )
+    ap.add_argument(
+        "--bases", default=",".join(CHOSEN_BASES), help="comma-separated shipped CNNs for --combine and --ship"
+    )
     ap.add_argument("--ship", action="store_true", help="fine-tune on all photos with the chosen recipe and write it")
     ap.add_argument("--choice", type=str, default=json.dumps(asdict(CHOSEN)), help="JSON Variant to --ship")
     ap.add_argument("--threshold", type=float, default=CHOSEN_THRESHOLD, help="the head's none threshold to --ship")
@@ -441,17 +560,30 @@ def main() -> int:
     dev = prepare_all(args.root, args.cache)
     sets = photo_like_sets(args.cache)
     base = backbone_features(BASE, dev, sets, args.cache)
-    cv = FineTuneCV(dev, sets, base, args.k)
+    cv = FineTuneCV(dev, sets, base, args.k, args.base)
     cv.extra_weight = args.extra_weight
+    bases = args.bases.split(",")
     if args.ship:
-        return ship(cv, Variant(**json.loads(args.choice)), args.threshold, args.cache, args.models_dir)
+        return ship(cv, Variant(**json.loads(args.choice)), args.threshold, bases, args.cache, args.models_dir)
+    if args.combine:
+        out = args.out or args.cache / f"combined-seed{args.seed}.json"
+        variants = [Variant(**v) for v in json.loads(args.variants)] if args.variants else [CHOSEN]
+        again = [(bases, asdict(v)) for v in variants]  # results of this run replace earlier ones
+        kept = (
+            [r for r in json.loads(out.read_text()) if (r["bases"], r["variant"]) not in again] if out.is_file() else []
+        )
+        print(header(f"bases, variant, threshold (fold seed {args.seed})", " photo-like val |"))
+        for v in variants:
+            kept += combined_cv(cv, args.cache, v, bases, args.seed)
+        out.write_text(json.dumps(kept, indent=1))
+        return 0
     variants = [Variant(**v) for v in json.loads(args.variants)] if args.variants else grid()
     out = args.out or args.cache / f"finetune-seed{args.seed}.json"
     results = json.loads(out.read_text()) if out.is_file() else []
     print(f"## Fine-tuning, {args.k}-fold, fold seed {args.seed} (validation floor {VAL_FLOOR:.0%})\n")
     print(header("variant, answered by, threshold", " photo-like val |"))
     for v in variants:
-        res = cv.run(v, args.seed)
+        res = cv.run(v, args.seed, kept_path(args.cache, args.base, v, args.seed) if args.keep_features else None)
         for how in ("head", "out11") if v.layers in ELEVEN else ("head",):
             for t in THRESHOLDS:
                 s = cv.score(res, how, t)
