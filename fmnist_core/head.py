@@ -197,6 +197,7 @@ def fit_head(
     a few iterations when the rows differ from ``start``'s by a few photos: teach.py's folds).
     """
     from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_limits
 
     x = np.asarray(features, np.float64)
     y = np.asarray(labels).astype(int)
@@ -229,7 +230,10 @@ def fit_head(
         lr.intercept_ = np.nan_to_num(
             start.intercept[taught] + ((mean - start.mean) / start.scale) @ start.coef[taught].T, neginf=0.0
         )
-    lr.fit((x - mean) / scale, y, sample_weight=w)
+    # One thread for BLAS and OpenMP: threaded, these small fits ran 5-10x slower on 2 cores shared
+    # with TensorFlow (docs/TEACH.md); threadpoolctl comes with scikit-learn.
+    with threadpool_limits(1):
+        lr.fit((x - mean) / scale, y, sample_weight=w)
     coef = np.zeros((N_OUTPUTS, x.shape[1]))
     intercept = np.full(N_OUTPUTS, -np.inf)
     if len(lr.classes_) == 2:  # scikit-learn keeps one row for two classes: make it a softmax pair
