@@ -42,6 +42,7 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402 - after the thread settings
 
 from fmnist_core import head as photo_head  # noqa: E402
+from scripts.foldfeatures import kept_features, kept_path, padded_prior, side_by_side  # noqa: E402
 from scripts.photo_head_cv import (  # noqa: E402
     VAL_FLOOR,
     backbone_features,
@@ -319,30 +320,6 @@ def cv_summary(cache: Path, variant: Variant, threshold: float, bases: list[str]
     spread = {m: float(np.mean([r["cv"][m][1] for r in runs])) for m in runs[0]["cv"]}
     val = float(np.mean([r["val"][0] for r in runs]))
     return {"fold_seeds": seeds, "mean": mean, "spread_over_folds": spread, "photo_like_val": val}
-
-
-def kept_path(cache: Path, base: str, v: Variant, seed: int) -> Path:
-    """Where ``--keep-features`` writes the fold features of ``base`` tuned with ``v`` on fold seed ``seed``."""
-    return cache / f"foldfeat-{base}-{v.layers}-lr{v.lr:g}-ep{v.epochs}-mix{v.mix:g}-seed{seed}.npz"
-
-
-def kept_features(cache: Path, base: str, variant: Variant, seed: int) -> dict[str, np.ndarray]:
-    """The fold features ``run(..., keep=...)`` wrote for ``base``, ``variant`` and fold seed ``seed``."""
-    f = kept_path(cache, base, variant, seed)
-    if not f.is_file():
-        raise SystemExit(f"{f} is missing: run --base {base} --seed {seed} --keep-features with this variant first")
-    return dict(np.load(f))
-
-
-def side_by_side(parts: list[dict[str, np.ndarray]], key: str, fold: int) -> np.ndarray:
-    """One set's features of one fold, the tuned networks' side by side (in ``bases`` order)."""
-    return np.concatenate([p[f"{key}_f{fold}"] for p in parts], axis=1)
-
-
-def padded_prior(w: np.ndarray, b: np.ndarray, n_features: int) -> tuple[np.ndarray, np.ndarray]:
-    """The first network's last layer as the prior of a head on several networks' features: the other
-    networks' features get zero weight in it (their own opinions are the head's to weigh)."""
-    return np.concatenate([w, np.zeros((n_features - len(w), w.shape[1]))]), b
 
 
 def combined_cv(cv: FineTuneCV, cache: Path, variant: Variant, bases: list[str], seed: int) -> list[dict]:
