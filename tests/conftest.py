@@ -93,7 +93,7 @@ def _stop_active_runs(root: Path) -> None:
     for r in runs.list_runs(root):
         if r.active:
             runqueue.request_stop(r.path)
-            runs.wait(r.path, timeout=120)
+            runs.wait(r.path, timeout=120, poll=0.1)
 
 
 def _runs_folder(parent: Path, tiny_run: Path) -> Path:
