@@ -93,7 +93,7 @@ def _stop_active_runs(root: Path) -> None:
     for r in runs.list_runs(root):
         if r.active:
             runqueue.request_stop(r.path)
-            runs.wait(r.path, timeout=120)
+            runs.wait(r.path, timeout=120, poll=0.1)
 
 
 def _runs_folder(parent: Path, tiny_run: Path) -> Path:
@@ -104,7 +104,7 @@ def _runs_folder(parent: Path, tiny_run: Path) -> Path:
 
 
 def _own_server_env(request) -> dict[str, str] | None:
-    """The module's ``SERVER_ENV`` (e.g. class mode's teacher password): it then gets its own server."""
+    """The module's ``SERVER_ENV`` (e.g. class mode's teacher password): it then gets that mode's server."""
     return getattr(request.module, "SERVER_ENV", None)
 
 
@@ -116,19 +116,63 @@ def shared_runs_root(tmp_path_factory, tiny_run) -> Iterator[Path]:
     _stop_active_runs(root)
 
 
+class ModeServers:
+    """The app servers in another mode (a module's ``SERVER_ENV``): one per distinct setting,
+    started when the first module with it asks and kept for the session, so modules with the same
+    setting (the classroom and identity modules: class mode) share one, as the others share theirs."""
+
+    def __init__(self, tmp_path_factory, tiny_run: Path) -> None:
+        self._tmp, self._tiny = tmp_path_factory, tiny_run
+        self._servers: dict[tuple[tuple[str, str], ...], tuple[str, Path, Iterator[str]]] = {}
+
+    def get(self, env: dict[str, str]) -> tuple[str, Path]:
+        """(URL, runs folder) of the server with ``env``, started on first use."""
+        key = tuple(sorted(env.items()))
+        if key not in self._servers:
+            root = _runs_folder(self._tmp.mktemp("served"), self._tiny)
+            serving = _serve(root, env)
+            self._servers[key] = (next(serving), root, serving)
+        url, root, _ = self._servers[key]
+        return url, root
+
+    def root(self, env: dict[str, str]) -> Path:
+        """The runs folder of the server with ``env`` (started on first use)."""
+        return self.get(env)[1]
+
+    def stop_all(self) -> None:
+        for _, root, serving in self._servers.values():
+            next(serving, None)  # runs _serve's shutdown
+            _stop_active_runs(root)
+
+
+@pytest.fixture(scope="session")
+def mode_servers(tmp_path_factory, tiny_run) -> Iterator[ModeServers]:
+    servers = ModeServers(tmp_path_factory, tiny_run)
+    yield servers
+    servers.stop_all()
+
+
 @pytest.fixture(scope="module")
-def module_runs_root(request, tmp_path_factory, tiny_run) -> Iterator[Path]:
+def module_runs_root(request) -> Iterator[Path]:
     """The runs folder of the module's app server (see ``app_server``).
 
-    Runs a module leaves active are stopped when it ends, also in the shared folder: the next
-    module must not find a trainer on the machine.
+    Runs a module leaves active are stopped when it ends, also in a shared folder: the next
+    module must not find a trainer on the machine. In another mode's folder the names the
+    module's learners claimed are released too, as a teacher does after a class: the next
+    module's learners claim theirs in a class of their own.
     """
-    if _own_server_env(request) is None:
+    env = _own_server_env(request)
+    if env is None:
         root = request.getfixturevalue("shared_runs_root")
     else:
-        root = _runs_folder(tmp_path_factory.mktemp("served"), tiny_run)
+        root = request.getfixturevalue("mode_servers").root(env)
     yield root
     _stop_active_runs(root)
+    if env is not None:
+        from fmnist_core import access
+
+        for name in access.claimed_names(root):
+            access.release_name(root, name, access.ADMIN)
 
 
 @pytest.fixture()
@@ -201,19 +245,19 @@ def shared_app_server(shared_runs_root) -> Iterator[str]:
 
 
 @pytest.fixture(scope="module")
-def app_server(request, module_runs_root) -> Iterator[str]:
-    """`streamlit run app.py` on a free localhost port, with its runs folder; yields the URL.
+def app_server(request, module_runs_root) -> str:  # noqa: ARG001 - the folder, cleaned after the module
+    """`streamlit run app.py` on a free localhost port, with its runs folder; the URL.
 
     Starting a server (and loading TensorFlow and a model in it) costs 10-20 s on the slow CPU, so
     the browser modules share one (every browser test opens its own tab, so tests do not share a
     session). A module that needs the server in another mode sets ``SERVER_ENV`` (a dict of
-    environment variables) and gets a server of its own.
+    environment variables) and gets the server of that mode, shared with the modules that set the
+    same (``ModeServers``).
     """
     extra_env = _own_server_env(request)
     if extra_env is None:
-        yield request.getfixturevalue("shared_app_server")
-    else:
-        yield from _serve(module_runs_root, extra_env)
+        return request.getfixturevalue("shared_app_server")
+    return request.getfixturevalue("mode_servers").get(extra_env)[0]
 
 
 @pytest.fixture(scope="session")

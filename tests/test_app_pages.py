@@ -129,7 +129,7 @@ def test_tiny_run_from_the_page_trains_and_is_drawn(runs_root):
     # The live panel shows the active run with a Stop button.
     assert any(b.key == "train_stop" for b in at.button)
 
-    done = runs.wait(run.path, timeout=300)
+    done = runs.wait(run.path, timeout=300, poll=0.1)
     assert done.status == "finished", done.status_data
     at.run()
     traces = curves(at)

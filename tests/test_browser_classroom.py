@@ -63,7 +63,7 @@ def wait_until(check, what: str, timeout: float = LONG / 1000) -> None:
     while not check():
         if time.time() > deadline:
             pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.5)
+        time.sleep(0.1)
 
 
 def select_history(page, run_id: str) -> None:
@@ -140,7 +140,7 @@ def test_two_learners_queue_in_order_and_only_the_teacher_stops_another_run(brow
         mark("teacher stopped Ann's run")
         deadline = time.time() + LONG / 1000
         while runs.load_run(run_a.path).active and time.time() < deadline:
-            time.sleep(1)
+            time.sleep(0.1)
         assert runs.load_run(run_a.path).status == "stopped"
         ann.locator("h3", has_text=run_a.run_id).get_by_text("stopped").wait_for()
         show_live_panel(ann)

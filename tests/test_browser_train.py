@@ -152,9 +152,10 @@ def test_tiny_run_from_the_page_draws_growing_curves(page, app_server, no_leftov
 def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server, no_leftover_run):
     root = no_leftover_run
     open_train(page, app_server)
-    # The fast preset has no early stopping, and 200 short epochs (37 steps each) leave minutes of
-    # runway on either CPU kind while costing a few seconds per epoch: only Stop can end it.
-    run = start_from_page(page, root, "fast", limit=5000, epochs=200)
+    # The fast preset has no early stopping, and 200 short epochs (15 steps each) leave minutes of
+    # runway on either CPU kind while the first epoch, which the test waits for, comes soon after
+    # the trainer's start-up: only Stop can end it.
+    run = start_from_page(page, root, "fast", limit=2000, epochs=200)
     page.get_by_text("batch").first.wait_for(timeout=LONG)  # the progress bar: training has begun
     # Leave for Home, then come back: the same run is still drawing.
     # A menu click while the live panel redraws used to be dropped (2 of about 8 clean-clone CI

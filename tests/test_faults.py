@@ -44,7 +44,7 @@ def cli_runs(root: Path) -> dict[str, dict]:
     return {r["run_id"]: r for r in json.loads(proc.stdout)}
 
 
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.5):
+def wait_for(predicate, timeout: float, what: str, poll: float = 0.1):
     """Poll until ``predicate()`` is truthy (returns it) or fail after ``timeout`` seconds."""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -105,7 +105,7 @@ def test_trainer_killed_mid_epoch(tmp_path, tiny_run):
 
     # A new run can start at once and finishes.
     new_dir = runqueue.launch(preset("fast", limit=200, epochs=1), root, run_id="after")
-    info = runs.wait(new_dir, timeout=600)
+    info = runs.wait(new_dir, timeout=600, poll=0.1)
     assert info.status == "finished", (info.status, (new_dir / "train.log").read_text()[-2000:])
     registry.load_model(new_dir / "model.keras")
     rows = cli_runs(root)

@@ -97,7 +97,7 @@ def ray_head(session_end):
             if proc.poll() is not None or time.time() > deadline:
                 os.killpg(proc.pid, signal.SIGKILL)
                 pytest.fail("the Ray head did not start: " + (Path(tmp) / "head.log").read_text()[-3000:])
-            time.sleep(1)
+            time.sleep(0.25)
     yield address
     # The head stops in the background, while the next tests run; pytest waits for it at the end.
     stopper = threading.Thread(target=_stop_head, args=(proc, log, tmp), name="stop-ray-head")
