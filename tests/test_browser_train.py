@@ -7,6 +7,7 @@ the page or the run folder with a generous limit and nothing asserts on elapsed 
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import time
@@ -156,7 +157,10 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     # runway on either CPU kind while the first epoch, which the test waits for, comes soon after
     # the trainer's start-up: only Stop can end it.
     run = start_from_page(page, root, "fast", limit=2000, epochs=200)
-    page.get_by_text("batch").first.wait_for(timeout=LONG)  # the progress bar: training has begun
+    # The progress bar counts batches: training has begun. (A bare "batch" also matched the form's
+    # "Batch size" label, so the test used to leave before the trainer had started.)
+    progress = page.locator('[data-testid="stProgress"]')
+    progress.get_by_text(re.compile(r"batch [\d,]+ of [\d,]+")).first.wait_for(timeout=LONG)
     # Leave for Home, then come back: the same run is still drawing.
     # A menu click while the live panel redraws used to be dropped (2 of about 8 clean-clone CI
     # runs): a race in Streamlit's server, fixed in ui/streamlit_fixes.py (docs/RELIABILITY.md).
@@ -173,8 +177,7 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     page.locator('[data-testid="stSidebar"]').get_by_role("link", name="Train").click()
     page.locator("h3", has_text=run.run_id).wait_for(timeout=LONG)
     assert watch_points(page, run.run_id, until=1)[-1] >= 1  # the first epoch is on the chart
-    bar = page.locator('[data-testid="stProgress"]')
-    first = bar.inner_text()
+    first = progress.inner_text()
     page.wait_for_function(
         "(t) => { const b = document.querySelector('[data-testid=\"stProgress\"]'); return b && b.innerText != t; }",
         arg=first,
