@@ -322,10 +322,14 @@ def cv_summary(cache: Path, variant: Variant, threshold: float, bases: list[str]
     return {"fold_seeds": seeds, "mean": mean, "spread_over_folds": spread, "photo_like_val": val}
 
 
-def combined_cv(cv: FineTuneCV, cache: Path, variant: Variant, bases: list[str], seed: int) -> list[dict]:
+def combined_cv(
+    cv: FineTuneCV, cache: Path, variant: Variant, bases: list[str], seed: int, choices: dict | None = None
+) -> list[dict]:
     """CV of the head on the features of every base's tuned copy side by side, from the kept fold
     features (each fold's copies were tuned on the same training folds: the labels and folds are the
-    photo CNN's whatever the base), fitted as ``run`` fits it, the prior from the first base."""
+    photo CNN's whatever the base), fitted as ``run`` fits it, the prior from the first base;
+    ``choices`` replace the head's (``C``, ``class_weight``, ``extra_weight``, ``prior_weight``)."""
+    fit = {**HEAD, "extra_weight": cv.extra_weight, "prior_weight": PRIOR_WEIGHT, **(choices or {})}
     parts = [kept_features(cache, b, variant, seed) for b in bases]
     folds = parts[0]["folds"]
     if any(not np.array_equal(p["folds"], folds) for p in parts):
@@ -340,8 +344,7 @@ def combined_cv(cv: FineTuneCV, cache: Path, variant: Variant, bases: list[str],
             extra_features=side_by_side(parts, "mix", i),
             extra_labels=cv.sets["mix_y"],
             prior=padded_prior(parts[0][f"prior_w{i}"], parts[0][f"prior_b{i}"], x.shape[1]),
-            prior_weight=PRIOR_WEIGHT,
-            **{**HEAD, "extra_weight": cv.extra_weight},
+            **fit,
         )
         probs[te] = h.probabilities(x[te])
         val.append(h.probabilities(side_by_side(parts, "val", i)))
@@ -350,9 +353,14 @@ def combined_cv(cv: FineTuneCV, cache: Path, variant: Variant, bases: list[str],
     for t in THRESHOLDS:
         sc = cv.score(res, "head", t)
         print(
-            row(f"{' + '.join(bases)}: {variant.label}, {t}", sc["cv"], f" {sc['val'][0]:.1%} ± {sc['val'][1]:.1%} |")
+            row(
+                f"{' + '.join(bases)}: {variant.label}, {choices or 'head as shipped'}, {t}",
+                sc["cv"],
+                f" {sc['val'][0]:.1%} ± {sc['val'][1]:.1%} |",
+            )
         )
-        out.append({"variant": asdict(variant), "bases": bases, "by": "head", "threshold": t, "seed": seed, **sc})
+        which = {"variant": asdict(variant), "bases": bases, "head_choices": choices or {}}
+        out.append({**which, "by": "head", "threshold": t, "seed": seed, **sc})
     return out
 
 
@@ -526,6 +534,9 @@ def main() -> int:
         help="CV of the head on --bases' kept fold features side by side (each run with --keep-features first)",
     )
     ap.add_argument(
+        "--head-choices", default="{}", help='with --combine: JSON head choices, e.g. {"class_weight": "balanced"}'
+    )
+    ap.add_argument(
         "--bases", default=",".join(CHOSEN_BASES), help="comma-separated shipped CNNs for --combine and --ship"
     )
     ap.add_argument("--ship", action="store_true", help="fine-tune on all photos with the chosen recipe and write it")
@@ -545,13 +556,13 @@ def main() -> int:
     if args.combine:
         out = args.out or args.cache / f"combined-seed{args.seed}.json"
         variants = [Variant(**v) for v in json.loads(args.variants)] if args.variants else [CHOSEN]
-        again = [(bases, asdict(v)) for v in variants]  # results of this run replace earlier ones
-        kept = (
-            [r for r in json.loads(out.read_text()) if (r["bases"], r["variant"]) not in again] if out.is_file() else []
-        )
+        choices = json.loads(args.head_choices)
+        again = [(bases, asdict(v), choices) for v in variants]  # results of this run replace earlier ones
+        old = json.loads(out.read_text()) if out.is_file() else []
+        kept = [r for r in old if (r["bases"], r["variant"], r.get("head_choices", {})) not in again]
         print(header(f"bases, variant, threshold (fold seed {args.seed})", " photo-like val |"))
         for v in variants:
-            kept += combined_cv(cv, args.cache, v, bases, args.seed)
+            kept += combined_cv(cv, args.cache, v, bases, args.seed, choices)
         out.write_text(json.dumps(kept, indent=1))
         return 0
     variants = [Variant(**v) for v in json.loads(args.variants)] if args.variants else grid()
