@@ -236,42 +236,38 @@ class FineTuneCV:
             keras.backend.clear_session()
             net = fine_tune(self.weights, variant, self.x[tr], self.y[tr], self.pool, seed * 10 + i)
             net = with_flip_tta(net)  # as shipped: answers and features are the mean over the image and its mirror
-            f = features(
-                net, {"tr": self.x[tr], "te": self.x[te], "mix": self.sets["mix_x"], "val": self.sets["val_x"]}
-            )
-            h = photo_head.fit_head(
-                f["tr"],
-                self.y[tr],
-                extra_features=f["mix"],
-                extra_labels=self.sets["mix_y"],
-                prior=last_layer(net),
-                prior_weight=PRIOR_WEIGHT,
-                **{**HEAD, "extra_weight": self.extra_weight},
-            )
-            oof["head"][te] = h.probabilities(f["te"])
+            # Every dev photo's features at once: the training rows, the held-out ones, and what ``keep`` writes.
+            f = features(net, {"dev": self.x, "mix": self.sets["mix_x"], "val": self.sets["val_x"]})
+            prior = last_layer(net)
+            h = self.fit_head(f["dev"][tr], self.y[tr], f["mix"], prior)
+            oof["head"][te] = h.probabilities(f["dev"][te])
             val["head"].append(h.probabilities(f["val"]))
             if variant.layers in ELEVEN:
                 oof["out11"][te] = net.predict(self.x[te][..., None] / 255.0, verbose=0, batch_size=512)
                 val["out11"].append(net.predict(self.sets["val_x"][..., None] / 255.0, verbose=0, batch_size=512))
             folds[te] = i
             if keep is not None:
-                every = features(net, {"dev": self.x, "test": self.sets["test_x"]})
-                w, b = last_layer(net)
-                kept.update(
-                    {
-                        f"dev_f{i}": every["dev"],
-                        f"mix_f{i}": f["mix"],
-                        f"val_f{i}": f["val"],
-                        f"test_f{i}": every["test"],
-                        f"prior_w{i}": w,
-                        f"prior_b{i}": b,
-                    }
-                )
+                test = photo_head.head_features(net, self.sets["test_x"])
+                kept.update({f"{k}_f{i}": f[k] for k in f})
+                kept.update({f"test_f{i}": test, f"prior_w{i}": prior[0], f"prior_b{i}": prior[1]})
             print(f"    fold {i + 1}/{self.k} done ({time.perf_counter() - t0:.0f} s)", file=sys.stderr, flush=True)
         if keep is not None:
             keep.parent.mkdir(parents=True, exist_ok=True)
             np.savez(keep, folds=folds, labels=self.y, **kept)
         return {"oof": oof, "val": val, "folds": folds, "seconds": time.perf_counter() - t0}
+
+    def fit_head(self, x: np.ndarray, y: np.ndarray, mix: np.ndarray, prior: tuple, **choices) -> photo_head.PhotoHead:
+        """The 11-way head on photo rows ``x``, ``y`` and the Fashion-MNIST rows' features ``mix``, as
+        ``photo_head_cv`` fits it (``HEAD``, this run's Fashion-MNIST weight, the CNN's prior);
+        ``choices`` replace any of those."""
+        return photo_head.fit_head(
+            x,
+            y,
+            extra_features=mix,
+            extra_labels=self.sets["mix_y"],
+            prior=prior,
+            **{**HEAD, "extra_weight": self.extra_weight, "prior_weight": PRIOR_WEIGHT, **choices},
+        )
 
     def score(self, res: dict, how: str, threshold: float) -> dict:
         """Fold mean and sd of every metric, and the mean over folds of the validation renderings
@@ -329,7 +325,6 @@ def combined_cv(
     features (each fold's copies were tuned on the same training folds: the labels and folds are the
     photo CNN's whatever the base), fitted as ``run`` fits it, the prior from the first base;
     ``choices`` replace the head's (``C``, ``class_weight``, ``extra_weight``, ``prior_weight``)."""
-    fit = {**HEAD, "extra_weight": cv.extra_weight, "prior_weight": PRIOR_WEIGHT, **(choices or {})}
     parts = [kept_features(cache, b, variant, seed) for b in bases]
     folds = parts[0]["folds"]
     if any(not np.array_equal(p["folds"], folds) for p in parts):
@@ -338,14 +333,8 @@ def combined_cv(
     for i in range(cv.k):
         tr, te = folds != i, folds == i
         x = side_by_side(parts, "dev", i)
-        h = photo_head.fit_head(
-            x[tr],
-            cv.y[tr],
-            extra_features=side_by_side(parts, "mix", i),
-            extra_labels=cv.sets["mix_y"],
-            prior=padded_prior(parts[0][f"prior_w{i}"], parts[0][f"prior_b{i}"], x.shape[1]),
-            **fit,
-        )
+        prior = padded_prior(parts[0][f"prior_w{i}"], parts[0][f"prior_b{i}"], x.shape[1])
+        h = cv.fit_head(x[tr], cv.y[tr], side_by_side(parts, "mix", i), prior, **(choices or {}))
         probs[te] = h.probabilities(x[te])
         val.append(h.probabilities(side_by_side(parts, "val", i)))
     res = {"oof": {"head": probs}, "val": {"head": val}, "folds": folds}
@@ -437,16 +426,8 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, bases: list[str], c
         path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
         keras_clear()
     f = {k: np.concatenate([p[k] for p in parts], axis=1) for k in named}
-    h = photo_head.fit_head(
-        f["dev"],
-        cv.y,
-        extra_features=f["mix"],
-        extra_labels=sets["mix_y"],
-        prior=padded_prior(*prior, f["dev"].shape[1]),
-        prior_weight=PRIOR_WEIGHT,
-        none_threshold=threshold,
-        **HEAD,
-    )
+    prior = padded_prior(*prior, f["dev"].shape[1])
+    h = cv.fit_head(f["dev"], cv.y, f["mix"], prior, extra_weight=HEAD["extra_weight"], none_threshold=threshold)
     val = float(np.mean(h.decide(h.probabilities(f["val"])) == sets["val_y"]))
     test_p = h.probabilities(f["test"])
     test = float(np.mean(np.where(sets["test_seg"], h.decide(test_p), test_p[:, :10].argmax(1)) == sets["test_y"]))
