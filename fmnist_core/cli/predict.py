@@ -52,12 +52,12 @@ def run(args: argparse.Namespace) -> int:
             # The model file too is checked before TensorFlow is imported.
             from ..registry import check_model_file, default_photo_model, resolve
 
-            spec = args.model or default_photo_model()
-            check_model_file(resolve(spec).path)
+            ref = resolve(args.model or default_photo_model())
+            check_model_file(ref.path)
             with native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
                 from ..predict import Predictor
 
-                predictor = Predictor.from_spec(spec, args.head)
+                predictor = Predictor(ref, args.head)
                 for i, prep in prepared.items():
                     results[i].update(predictor.predict_prepared(prep, top_k=args.top_k).as_dict())
         except (ModelError, HeadError) as exc:
