@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from fmnist_core import runs
 from fmnist_core.bench.browser import CHROMIUM, CHROMIUM_ARGS, free_port
@@ -25,6 +26,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ["FMNIST_CACHE_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
 # Taught photo heads (fmnist_core.heads) likewise: never into the project's heads/ folder.
 os.environ["FMNIST_HEADS_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-heads-")
+# Playwright's expect() waits 5 s by default, apart from a page's own timeout: on the slow CPU
+# kind a page rerun after a click can take longer (an identity check failed there that way).
+expect.set_options(timeout=30_000)
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # screenshots from browser tests (git-ignored)
 COUNTS = ARTIFACTS / "reliability-counts.jsonl"  # what the reliability tests tried (docs/RELIABILITY.md)
