@@ -33,7 +33,7 @@ import json
 import os
 import sys
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -42,6 +42,19 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402 - after the thread settings
 
 from fmnist_core import head as photo_head  # noqa: E402
+from fmnist_core.machine import this_machine  # noqa: E402
+from scripts.finetune_nets import (  # noqa: E402
+    BATCH,
+    ELEVEN,
+    Base,
+    Variant,
+    features,
+    fine_tune,
+    keras_clear,
+    last_layer,
+    ten_class,
+    trainable,
+)
 from scripts.foldfeatures import kept_features, kept_path, padded_prior, side_by_side  # noqa: E402
 from scripts.photo_head_cv import (  # noqa: E402
     VAL_FLOOR,
@@ -61,38 +74,12 @@ BASE = "fashion_cnn_photo"
 HEAD = {"C": 0.1, "class_weight": None, "extra_weight": 0.1}
 PRIOR_WEIGHT = 1.0
 THRESHOLDS = (0.3, 0.4, 0.5)
-BATCH = 64
-MACHINE = "Intel Xeon (family 6, model 167), AVX-512, 2 cores shared with other work"  # every figure here
-
-
-@dataclass(frozen=True)
-class Variant:
-    """One fine-tuning recipe: what learns, learning rate, epochs over the photos, Fashion-MNIST images per photo."""
-
-    layers: str = "block3"  # "block3" | "dense" | "out11" | "dense11" | "none" (the CNN as shipped)
-    lr: float = 3e-4
-    epochs: int = 6
-    mix: float = 1.0  # Fashion-MNIST images per training photo, drawn afresh every epoch
-
-    @property
-    def label(self) -> str:
-        if self.layers == "none":
-            return "shipped CNN + head (photo_head_cv)"
-        return f"{self.layers}, lr {self.lr:g}, {self.epochs} ep, mix {self.mix:g}"
 
 
 CHOSEN = Variant("dense11", 1e-3, 8, 1.0)  # by CV (docs/PHOTOS.md, top section): best overall with val >= floor
 CHOSEN_THRESHOLD = 0.4
 # The head reads these shipped CNNs' tuned copies side by side (docs/PHOTOS.md, top section).
 CHOSEN_BASES = ("fashion_cnn_photo", "fashion_cnn_best")
-
-TRAINABLE = {
-    "block3": ("conv31", "conv32", "fc", "probs"),
-    "out11": ("conv31", "conv32", "fc", "probs"),
-    "dense": ("fc", "probs"),
-    "dense11": ("fc",),
-}
-ELEVEN = ("out11", "dense11")  # variants whose last layer has 11 outputs
 
 
 def fm_pool() -> tuple[np.ndarray, np.ndarray]:
@@ -104,96 +91,6 @@ def fm_pool() -> tuple[np.ndarray, np.ndarray]:
     _, val, _ = mix_and_validation_draws(ds.y_train)
     keep = np.setdiff1d(np.arange(len(ds.y_train)), val)
     return ds.x_train[keep], ds.y_train[keep].astype(int)
-
-
-def base_weights(name: str = BASE) -> list[np.ndarray]:
-    """A shipped wide_cnn's backbone weights (float32 copies, whatever precision it was trained in)."""
-    from fmnist_core.explain import backbone_of
-    from fmnist_core.registry import load_model, resolve
-
-    return backbone_of(load_model(resolve(name).path)).get_weights()  # inside the flip-TTA wrapper
-
-
-def build(weights: list[np.ndarray], variant: Variant):
-    """A float32 wide_cnn with the shipped weights, only ``variant``'s layers trainable; ``out11``
-    replaces the last layer by an 11-way one (the ten classes start from the shipped weights)."""
-    import keras
-
-    from fmnist_core.model import build as build_model
-
-    net = build_model("wide_cnn")
-    net.set_weights(weights)
-    if variant.layers in ELEVEN:
-        w, b = net.get_layer("probs").get_weights()
-        out = keras.layers.Dense(photo_head.N_OUTPUTS, activation="softmax", name="probs11")
-        net = keras.Model(net.inputs, out(net.get_layer("drop_fc").output), name="wide_cnn_11")
-        out.set_weights([np.concatenate([w, np.zeros((w.shape[0], 1), w.dtype)], 1), np.append(b, b.mean() - 2.0)])
-    for layer in net.layers:
-        layer.trainable = layer.name in TRAINABLE.get(variant.layers, ()) or layer.name == "probs11"
-    return net
-
-
-def augment(x_u8: np.ndarray, fm: bool, seed: int) -> np.ndarray:
-    """Random flip, rotation 10 deg, shift 8%, zoom 10% (one resampling, ``augment.RandomAffine``) and a
-    brightness curve (gamma 0.7-1.4, brightest back to 1); Fashion-MNIST images also get the photo look
-    (``augment.photo_augment`` on half of them) as the photo CNN's own training did."""
-    import tensorflow as tf
-
-    from fmnist_core import augment as aug
-    from fmnist_core.config import TrainConfig
-
-    tf.random.set_seed(seed)
-    x = tf.constant(np.asarray(x_u8, np.float32)[..., None] / 255.0)
-    layers = aug.augmenter(replace(TrainConfig(), rotation_deg=10.0, shift=0.08, zoom=0.1, hflip=True), seed)
-    x = layers(x, training=True)
-    if fm:
-        x = aug.photo_augment(x, 0.5)
-    gamma = tf.exp(tf.random.uniform([tf.shape(x)[0], 1, 1, 1], -0.35, 0.35))
-    x = tf.pow(tf.clip_by_value(x, 0.0, 1.0) + 1e-6, gamma)
-    top = tf.reduce_max(x, axis=[1, 2, 3], keepdims=True)
-    return (x / tf.maximum(top, 1e-6)).numpy()
-
-
-def fine_tune(weights, variant: Variant, x: np.ndarray, y: np.ndarray, pool: tuple, seed: int):
-    """The tuned network: ``variant.epochs`` passes over the photos (x, y: labels 0-10; "none" photos
-    teach only ``out11``), each with ``mix`` x as many fresh Fashion-MNIST images, cosine-decayed Adam."""
-    import keras
-
-    net = build(weights, variant)
-    if variant.layers == "none":
-        return net
-    if variant.layers not in ELEVEN:
-        x, y = x[y != photo_head.NONE], y[y != photo_head.NONE]
-    n_fm = int(round(variant.mix * len(x)))
-    steps = variant.epochs * -(-(len(x) + n_fm) // BATCH)
-    net.compile(
-        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(variant.lr, steps)),
-        loss="sparse_categorical_crossentropy",
-    )
-    rng = np.random.default_rng(seed)
-    for epoch in range(variant.epochs):
-        pick = rng.choice(len(pool[0]), n_fm, replace=False)
-        xe = np.concatenate(
-            [augment(x, False, seed * 1000 + epoch), augment(pool[0][pick], True, seed * 1000 + 500 + epoch)]
-        )
-        ye = np.concatenate([y, pool[1][pick]])
-        net.fit(xe, ye, batch_size=BATCH, epochs=1, shuffle=True, verbose=0)
-    return net
-
-
-def features(net, sets_x: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """``fc`` features of each named uint8 image set through ``net`` (``head.head_features``)."""
-    return {k: photo_head.head_features(net, v) for k, v in sets_x.items()}
-
-
-def last_layer(net) -> tuple[np.ndarray, np.ndarray]:
-    """The ten-class part of the network's last layer: the head's prior (``head.with_prior``)."""
-    from fmnist_core.explain import backbone_of
-
-    inner = backbone_of(net)
-    layer = inner.get_layer("probs11" if "probs11" in [la.name for la in inner.layers] else "probs")
-    w, b = layer.get_weights()
-    return np.asarray(w[:, :10], np.float64), np.asarray(b[:10], np.float64)
 
 
 def decide(probs: np.ndarray, threshold: float) -> np.ndarray:
@@ -211,7 +108,9 @@ class FineTuneCV:
         self.y = dev_labels(self.folders, base_feats["dev_p"])  # shoes: the shipped CNN's likeliest shoe class
         self.sets = sets
         self.k = k
-        self.weights = base_weights(base)  # the labels (and so the folds) stay the photo CNN's
+        self.base = Base.parse(base)  # the labels (and so the folds) stay the photo CNN's
+        self.weights = self.base.weights()
+        self.architecture = self.base.architecture()
         self.pool = fm_pool()
         self.extra_weight = HEAD["extra_weight"]  # of each Fashion-MNIST row in the head's fit
         self.fm_backbone = float(np.mean(base_feats["fmnist_test_p"].argmax(1) == sets["fmnist_test_y"]))
@@ -234,7 +133,15 @@ class FineTuneCV:
         t0 = time.perf_counter()
         for i, (tr, te) in enumerate(StratifiedKFold(self.k, shuffle=True, random_state=seed).split(self.x, self.y)):
             keras.backend.clear_session()
-            net = fine_tune(self.weights, variant, self.x[tr], self.y[tr], self.pool, seed * 10 + i)
+            net = fine_tune(
+                self.weights,
+                variant,
+                self.x[tr],
+                self.y[tr],
+                self.pool,
+                self.base.seed(seed * 10 + i),
+                self.architecture,
+            )
             net = with_flip_tta(net)  # as shipped: answers and features are the mean over the image and its mirror
             # Every dev photo's features at once: the training rows, the held-out ones, and what ``keep`` writes.
             f = features(net, {"dev": self.x, "mix": self.sets["mix_x"], "val": self.sets["val_x"]})
@@ -349,7 +256,7 @@ def combined_cv(
             )
         )
         which = {"variant": asdict(variant), "bases": bases, "head_choices": choices or {}}
-        out.append({**which, "by": "head", "threshold": t, "seed": seed, **sc})
+        out.append({**which, "by": "head", "threshold": t, "seed": seed, "machine": this_machine(), **sc})
     return out
 
 
@@ -378,7 +285,7 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, bases: list[str], c
         "photos_per_folder": {str(a): int(b) for a, b in zip(folders, counts, strict=True)},
         "cv": {
             "k": cv.k,
-            "feature_models_side_by_side": [f"{b}_tuned" for b in bases],
+            "feature_models_side_by_side": [Base.parse(b).tuned_name for b in bases],
             **summary,
             "note": "stratified k-fold inside clothing-dev; a rejected in-scope photo counts wrong",
         },
@@ -394,31 +301,33 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, bases: list[str], c
         "fm": sets["fmnist_test_x"],
     }
     parts, prior, fm_own = [], None, {}
-    for base in bases:
+    for spec in bases:
         t_base = time.perf_counter()
-        weights = base_weights(base)
-        tuned = fine_tune(weights, variant, cv.x, cv.y, cv.pool, 0)
+        base = Base.parse(spec)
+        weights, arch = base.weights(), base.architecture()
+        tuned = fine_tune(weights, variant, cv.x, cv.y, cv.pool, base.seed(0), arch)
         prior = prior or last_layer(tuned)  # the first base's: the photo CNN's opinion
-        net = with_flip_tta(ten_class(tuned, weights))
+        net = with_flip_tta(ten_class(tuned, weights, arch))
         t_tune = time.perf_counter() - t_base
-        path = models_dir / photo_head.FEATURE_MODELS / f"{base}_tuned.keras"
+        path = models_dir / photo_head.FEATURE_MODELS / f"{base.tuned_name}.keras"
         path.parent.mkdir(parents=True, exist_ok=True)
         net.save(path)
         parts.append(features(net, named))
         own = net.predict(sets["fmnist_test_x"][..., None] / 255.0, verbose=0, batch_size=500)
-        fm_own[base] = float(np.mean(own[:, :10].argmax(1) == sets["fmnist_test_y"]))
+        fm_own[spec] = float(np.mean(own[:, :10].argmax(1) == sets["fmnist_test_y"]))
         card = {
             "kind": "feature model of the photo head: a shipped CNN with its last layers fine-tuned on real photos",
-            "started_from": f"shipped:{base}",
+            "started_from": f"shipped:{base.name}",
+            "tuning_seed": base.tune_seed,
             "recipe": {
                 **asdict(variant),
-                "trainable": [*TRAINABLE.get(variant.layers, ()), *(("probs11",) if variant.layers in ELEVEN else ())],
+                "trainable": [*trainable(variant, arch), *(("probs11",) if variant.layers in ELEVEN else ())],
                 "batch": BATCH,
                 "optimizer": "Adam, cosine decay",
                 "batchnorm": "frozen",
             },
             **common,
-            "fashion_mnist_test_own_output": fm_own[base],
+            "fashion_mnist_test_own_output": fm_own[spec],
             "train_seconds": round(t_tune, 1),
             "machine": machine_info(),
             "note": f"not a model to pick: the head reads its fc features; the CNN's own answer stays shipped:{BASE}",
@@ -432,7 +341,7 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, bases: list[str], c
     test_p = h.probabilities(f["test"])
     test = float(np.mean(np.where(sets["test_seg"], h.decide(test_p), test_p[:, :10].argmax(1)) == sets["test_y"]))
     fm_head = float(np.mean(h.probabilities(f["fm"])[:, :10].argmax(1) == sets["fmnist_test_y"]))
-    names = [f"{b}_tuned" for b in bases]
+    names = [Base.parse(b).tuned_name for b in bases]
     head_card = {
         "backbone": f"shipped:{BASE}",
         "feature_model": names if len(names) > 1 else names[0],
@@ -442,7 +351,7 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, bases: list[str], c
         "photo_like_test_300": test,
         "fashion_mnist_test_through_head": fm_head,
         "fashion_mnist_test_backbone": cv.fm_backbone,
-        "measured_on": MACHINE,
+        "measured_on": this_machine(),
     }
     head_name = BASE + registry.HEAD_SUFFIX
     photo_head.save_head(replace_card(h, head_card), models_dir / f"{head_name}.npz")
@@ -462,29 +371,6 @@ def ship(cv: FineTuneCV, variant: Variant, threshold: float, bases: list[str], c
         )
     )
     return 0
-
-
-def keras_clear() -> None:
-    """A fresh Keras session between two fine-tunings (names and memory of the last one go)."""
-    import keras
-
-    keras.backend.clear_session()
-
-
-def ten_class(tuned, weights: list[np.ndarray]):
-    """The tuned network as a plain 10-class wide_cnn (what ``registry.load_model`` accepts): every layer's
-    tuned weights, and for an 11-way variant its last layer's ten class columns (the "none" column is
-    the head's business)."""
-    from fmnist_core.model import build as build_model
-
-    net = build_model("wide_cnn")
-    net.set_weights(weights)
-    for layer in net.layers:
-        if layer.weights and layer.name != "probs":
-            layer.set_weights(tuned.get_layer(layer.name).get_weights())
-    w, b = last_layer(tuned)
-    net.get_layer("probs").set_weights([w.astype(np.float32), b.astype(np.float32)])
-    return net
 
 
 def replace_card(h: photo_head.PhotoHead, card: dict) -> photo_head.PhotoHead:
@@ -563,6 +449,7 @@ def main() -> int:
                         "by": how,
                         "threshold": t,
                         "seed": args.seed,
+                        "machine": this_machine(),
                         "head_extra_weight": cv.extra_weight,
                         **s,
                     }
