@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..machine import native_stderr_silenced
-from .common import EXIT_ERROR, add_json_flag, add_photo_flags, emit, one_line
+from .common import EXIT_ERROR, add_json_flag, add_photo_flags, emit, one_line, photo_model_checked
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -33,11 +33,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"{i}/{n} photos", file=sys.stderr, flush=True)
 
     try:
+        ref = photo_model_checked(args)  # before TensorFlow is imported
         with native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
             from ..predict import Predictor
-            from ..registry import default_photo_model
 
-            predictor = Predictor.from_spec(args.model or default_photo_model(), args.head)
+            predictor = Predictor(ref, args.head)
         out = evaluate_photos(args.dir, predictor, args.segment, not args.no_reject, progress)
     except (FileNotFoundError, ModelError, HeadError) as exc:
         print(f"error: {one_line(exc)}", file=sys.stderr)

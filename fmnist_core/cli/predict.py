@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from ..machine import native_stderr_silenced
-from .common import EXIT_ERROR, EXIT_USAGE, add_json_flag, add_photo_flags, emit, one_line
+from .common import EXIT_ERROR, EXIT_USAGE, add_json_flag, add_photo_flags, emit, one_line, photo_model_checked
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -49,11 +49,7 @@ def run(args: argparse.Namespace) -> int:
         from ..registry import ModelError
 
         try:
-            # The model file too is checked before TensorFlow is imported.
-            from ..registry import check_model_file, default_photo_model, resolve
-
-            ref = resolve(args.model or default_photo_model())
-            check_model_file(ref.path)
+            ref = photo_model_checked(args)  # before TensorFlow is imported, like the images
             with native_stderr_silenced(not os.environ.get("FMNIST_DEBUG")):
                 from ..predict import Predictor
 
