@@ -19,9 +19,13 @@ data: $(STAMP)
 run: data
 	$(VENV)/bin/streamlit run app.py
 
+# Two xdist workers: the tests that drive the app in a browser run in one, the rest in the other
+# (tests/conftest.py marks the groups); on 2 cores the suite no longer leaves one idle while a
+# test waits on a page or imports TensorFlow in a subprocess (docs/PERFORMANCE.md). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m fmnist_core data --check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadscope) $(PYTEST_ARGS)
 
 # The same tests on the AVX2-only kind's code paths, from either kind: no bfloat16 (the CPU flags
 # come from an AVX2 machine's cpuinfo) and oneDNN held to AVX2 kernels. Not its speed. The tests

@@ -42,6 +42,41 @@ def record(test: str, **counts: int) -> None:
     print(test, counts)
 
 
+# The modules that drive the app (a served app, a real browser) form one scope: one xdist worker runs
+# them one after another with the app servers of their session, while the other worker runs the
+# rest, a module at a time (so a module's fixtures are built once). ``make test`` runs
+# ``pytest -n 2 --dist loadscope``; the scheduler below reads the scope from the test's file name.
+APP_MODULES = ("test_app_pages", "test_classroom", "test_concurrency", "test_export")  # and every test_browser_*
+APP_FIXTURES = {"app_server", "browser", "page"}
+
+
+def scope_of(nodeid: str) -> str:
+    """The xdist scope of a test: "app" for the modules that drive the app, else its module."""
+    module = Path(nodeid.split("::", 1)[0]).stem
+    return "app" if module.startswith("test_browser_") or module in APP_MODULES else module
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """``--dist loadscope`` with the app modules in one scope (``scope_of``)."""
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class AppScopeScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return scope_of(nodeid)
+
+    return AppScopeScheduling(config, log)
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """A module that drives the app must be in the app scope, or it starts app servers of its own."""
+    for item in items:
+        if APP_FIXTURES & set(item.fixturenames) and scope_of(item.nodeid) != "app":
+            raise pytest.UsageError(f"{item.nodeid} drives the app: add its module to conftest.APP_MODULES")
+
+
 @pytest.fixture(scope="session")
 def dataset():
     """The real Fashion-MNIST arrays (from the Debian package in CI; never the network)."""

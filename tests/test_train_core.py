@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -95,10 +97,16 @@ def test_no_measurement_while_a_run_trains(tmp_path, speed_cache):
     d = tmp_path / "busy"
     d.mkdir()
     runs.write_json_atomic(d / "config.json", preset("paper").to_dict())
-    runs.set_status(d, "running", created_at=time.time(), started_at=time.time(), pid=os.getpid())
-    assert runs.load_run(d).active  # this test's own process stands in for the trainer
-    est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path)
-    assert not est.measured and not (speed_cache / "speed.json").exists()
+    # A process whose command line names fmnist_core stands in for the trainer (runs.pid_alive).
+    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)", "fmnist_core", "train"])
+    try:
+        runs.set_status(d, "running", created_at=time.time(), started_at=time.time(), pid=stand_in.pid)
+        assert runs.load_run(d).active
+        est = E.estimate(preset("paper"), runs_root=tmp_path, models_dir=tmp_path)
+        assert not est.measured and not (speed_cache / "speed.json").exists()
+    finally:
+        stand_in.kill()
+        stand_in.wait()
 
 
 def test_measured_run_here_wins_and_is_cited(tmp_path):
