@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -23,7 +24,13 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # Speed measurements (fmnist_core.estimate) go to a per-session folder, never to the user's
 # ~/.cache: a figure measured while the tests load the CPU must not become this machine's estimate.
 # Set at import so AppTest, the CLI and served apps (subprocesses) inherit it.
-os.environ["FMNIST_CACHE_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
+# The xdist workers of one run share it (their measurements, scores and maps are the same).
+RUN_UID = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # one value for all workers of a run; None without xdist
+if RUN_UID:
+    os.environ["FMNIST_CACHE_DIR"] = str(Path(tempfile.gettempdir()) / f"fmnist-test-cache-{RUN_UID}")
+    os.makedirs(os.environ["FMNIST_CACHE_DIR"], exist_ok=True)
+else:
+    os.environ["FMNIST_CACHE_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-cache-")
 # Taught photo heads (fmnist_core.heads) likewise: never into the project's heads/ folder.
 os.environ["FMNIST_HEADS_DIR"] = tempfile.mkdtemp(prefix="fmnist-test-heads-")
 # Playwright's expect() waits 5 s by default, apart from a page's own timeout: on the slow CPU
@@ -101,9 +108,18 @@ def tiny_run(tmp_path_factory, dataset) -> Path:
     from fmnist_core.config import preset
     from fmnist_core.train import train
 
-    root = tmp_path_factory.mktemp("runs")
-    run_dir = root / "tiny"
-    train(preset("paper", **TINY_RUN), run_dir, data=dataset)
+    if not RUN_UID:
+        run_dir = tmp_path_factory.mktemp("runs") / "tiny"
+        train(preset("paper", **TINY_RUN), run_dir, data=dataset)
+        return run_dir
+    # Under xdist the workers share one: the first to ask trains it, the other waits for it.
+    shared = tmp_path_factory.getbasetemp().parent  # the run's folder, above each worker's own
+    run_dir = shared / "tiny-run" / "tiny"
+    with open(shared / "tiny-run.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (run_dir / "run.json").is_file():
+            shutil.rmtree(run_dir, ignore_errors=True)
+            train(preset("paper", **TINY_RUN), run_dir, data=dataset)
     return run_dir
 
 
