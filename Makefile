@@ -19,9 +19,10 @@ data: $(STAMP)
 run: data
 	$(VENV)/bin/streamlit run app.py
 
-# Two xdist workers: the tests that drive the app in a browser run in one, the rest in the other
-# (tests/conftest.py marks the groups); on 2 cores the suite no longer leaves one idle while a
-# test waits on a page or imports TensorFlow in a subprocess (docs/PERFORMANCE.md). TEST_WORKERS=0: one process.
+# Two xdist workers: the modules that drive the app run in one (one scope, so they share its app
+# servers), every other module goes to whichever worker is free (tests/conftest.py). On 2 cores the
+# suite no longer leaves a core idle while a test waits on a page or on a subprocess's TensorFlow
+# import (docs/PERFORMANCE.md). TEST_WORKERS=0: one process.
 TEST_WORKERS ?= 2
 test: $(STAMP)
 	$(PY) -m fmnist_core data --check
