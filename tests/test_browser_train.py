@@ -103,7 +103,9 @@ def watch_points(page, run_id: str, until: int) -> list[int]:
         n = page.evaluate(POINTS_JS, run_id)
         if n == 0 and any(seen):
             # metrics.jsonl is append-only, so no points after some means the chart element is
-            # being mounted again, not data lost: seen once in CI as the run ended, [0, 1, 2, 5, 0, 6].
+            # being mounted again, not data lost: Streamlit mounts a new Plotly chart for each new
+            # figure, hidden until its width is known (docs/RELIABILITY.md). Seen once in CI as the
+            # run ended: [0, 1, 2, 5, 0, 6].
             n = -1
         if n >= 0 and (not seen or n != seen[-1]):
             seen.append(n)

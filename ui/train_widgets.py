@@ -370,6 +370,8 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
         # Which run the chart belongs to, in the figure itself: while the panel redraws for another
         # run, the old chart can stay on screen for a moment (read by the browser tests).
         fig.update_layout(meta={"run_id": run.run_id})
+        # Streamlit hashes the figure into the chart's identity, so each new epoch mounts a new
+        # chart in the browser (docs/RELIABILITY.md, the live chart); the key only names it.
         st.plotly_chart(fig, key="train_curves", config={"displaylogo": False})
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
