@@ -3,12 +3,13 @@ started from the page trains in its own process and its curves and history are r
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from streamlit.dataframe_util import convert_arrow_bytes_to_pandas_df
 from streamlit.testing.v1 import AppTest
 
 from fmnist_core import access, runqueue, runs
@@ -45,10 +46,14 @@ def button(at, key):
     return next(b for b in at.button if b.key == key)
 
 
-def curves(at) -> list[dict]:
-    """The traces of the live Plotly chart (empty if none is drawn)."""
-    charts = at.get("plotly_chart")
-    return json.loads(charts[0].proto.spec)["data"] if charts else []
+def curves(at) -> pd.DataFrame:
+    """The rows behind the live charts (epoch, panel, curve, value); empty if none is drawn."""
+    charts = at.get("vega_lite_chart")
+    if not charts:
+        return pd.DataFrame(columns=["epoch", "panel", "curve", "value"])
+    assert len(charts) == 2  # accuracy and loss, side by side, drawn from the same rows
+    (dataset,) = charts[0].proto.datasets
+    return convert_arrow_bytes_to_pandas_df(dataset.data.data)
 
 
 @pytest.mark.parametrize("page", ["app.py", "pages/1_Train.py", "pages/2_Evaluate.py", "pages/3_Predict.py"])
@@ -132,10 +137,12 @@ def test_tiny_run_from_the_page_trains_and_is_drawn(runs_root):
     done = runs.wait(run.path, timeout=300, poll=0.1)
     assert done.status == "finished", done.status_data
     at.run()
-    traces = curves(at)
-    assert [t["name"] for t in traces] == ["train", "validation", "train", "validation"]
-    assert all(t["x"] == [1, 2] for t in traces)
-    assert traces[0]["y"] == pytest.approx([m["accuracy"] for m in done.metrics])
+    rows = curves(at)
+    assert sorted(set(rows["panel"])) == ["Accuracy", "Loss"] and sorted(set(rows["curve"])) == ["train", "validation"]
+    for (panel, curve), line in rows.groupby(["panel", "curve"]):
+        assert line["epoch"].tolist() == [1, 2], (panel, curve)
+    train_acc = rows[(rows["panel"] == "Accuracy") & (rows["curve"] == "train")]
+    assert train_acc["value"].tolist() == pytest.approx([m["accuracy"] for m in done.metrics])
     text = " ".join(str(s.value) for s in at.success)
     assert "finished after 2 epochs" in text and f"{done.test_accuracy:.1%}" in text
 

@@ -26,18 +26,19 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent
 LONG = 180_000  # ms: the limit for anything that waits on training
 
-# Points of the first curve of the live chart, but only while the live panel shows run `id`.
-# Elements of the previous script run are marked data-stale="true" until redrawn: ignore them
+# Points of the training-accuracy curve on the live chart, but only while the live panel shows run
+# `id`. Elements of the previous script run are marked data-stale="true" until redrawn: ignore them
 # (-1 = nothing to say right now).
 POINTS_JS = """(id) => {
   const fresh = (e) => e.closest('[data-testid="stElementContainer"]')?.getAttribute('data-stale') !== 'true';
   const h = [...document.querySelectorAll('h3')].find(e => e.textContent.includes(id) && fresh(e));
-  const plots = [...document.querySelectorAll('.js-plotly-plot')];
-  // The chart names its run (layout.meta): a fragment redraw can leave the previous run's chart
-  // on screen for a moment beside the new heading.
-  const p = plots.find(e => fresh(e) && e.layout?.meta?.run_id === id);
-  if (!h || (!p && plots.length)) return -1;  // not this run, or mid-redraw
-  return p && p.data && p.data.length ? p.data[0].x.length : 0;
+  const charts = [...document.querySelectorAll('[data-testid="stVegaLiteChart"] svg')];
+  // Each chart names its run under its title: a fragment redraw can leave the previous run's
+  // charts on screen for a moment beside the new heading.
+  const acc = charts.find(e => fresh(e) && e.textContent.includes('Accuracy') && e.textContent.includes(id));
+  if (!h || (!acc && charts.length)) return -1;  // not this run, or mid-redraw
+  const train = (p) => (p.getAttribute('aria-label') || '').includes('curve: train');
+  return acc ? [...acc.querySelectorAll('.mark-symbol path')].filter(train).length : 0;
 }"""
 
 
@@ -100,13 +101,9 @@ def watch_points(page, run_id: str, until: int) -> list[int]:
     seen: list[int] = []
     deadline = time.time() + LONG / 1000
     while time.time() < deadline:
+        # A 0 after points is recorded: the charts are updated in place, so they must never be
+        # empty again (docs/RELIABILITY.md: with Plotly they were mounted anew at each epoch).
         n = page.evaluate(POINTS_JS, run_id)
-        if n == 0 and any(seen):
-            # metrics.jsonl is append-only, so no points after some means the chart element is
-            # being mounted again, not data lost: Streamlit mounts a new Plotly chart for each new
-            # figure, hidden until its width is known (docs/RELIABILITY.md). Seen once in CI as the
-            # run ended: [0, 1, 2, 5, 0, 6].
-            n = -1
         if n >= 0 and (not seen or n != seen[-1]):
             seen.append(n)
         if n >= until:

@@ -10,10 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import altair as alt
 import numpy as np
-import plotly.graph_objects as go
+import pandas as pd
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from fmnist_core import access, runqueue, runs
 from fmnist_core.config import PRESETS, TrainConfig
@@ -249,41 +249,70 @@ def watched_run(all_runs: list[runs.RunInfo]) -> runs.RunInfo | None:
     return training[0] if training else (all_runs[0] if all_runs else None)
 
 
-def curves_figure(metrics: list[dict[str, Any]], epochs: int | None = None) -> go.Figure:
-    """Training vs validation accuracy and loss per epoch, side by side, large enough for a projector."""
-    ep = [m["epoch"] for m in metrics]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Accuracy", "Loss"), horizontal_spacing=0.1)
-    style = {"train": ("#1f77b4", "solid"), "validation": ("#ff7f0e", "dash")}
-    for col, (name, tkey, vkey) in enumerate((("accuracy", "accuracy", "val_accuracy"), ("loss", "loss", "val_loss"))):
-        for label, key in (("train", tkey), ("validation", vkey)):
-            color, dash = style[label]
-            fig.add_trace(
-                go.Scatter(
-                    x=ep,
-                    y=[m.get(key) for m in metrics],
-                    name=label,
-                    legendgroup=label,
-                    showlegend=col == 0,
-                    mode="lines+markers",
-                    line={"color": color, "width": 3, "dash": dash},
-                    marker={"size": 9},
-                    hovertemplate=f"epoch %{{x}}<br>{label} {name} %{{y:.4f}}<extra></extra>",
-                ),
-                row=1,
-                col=col + 1,
-            )
-    last = max([epochs or 1, *ep, 1])
-    fig.update_xaxes(title_text="epoch", range=[0.7, last + 0.3], dtick=1 if last <= 20 else None)
-    fig.update_yaxes(tickformat=".0%", row=1, col=1)
-    fig.update_layout(
-        height=380,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        font={"size": 16},
-        legend={"orientation": "h", "yanchor": "bottom", "y": 1.08, "x": 0.5, "xanchor": "center"},
-        hovermode="x unified",
+# The live chart is Vega-Lite, not Plotly: Streamlit hashes a Plotly figure into the chart's
+# identity, so each new epoch mounted a new chart in the browser, hidden for a moment and drawn from
+# scratch (docs/RELIABILITY.md, the live chart). A Vega-Lite chart whose spec stays the same is
+# updated in place: only its data changes from one epoch to the next.
+CURVE_COLORS = {"train": "#1f77b4", "validation": "#ff7f0e"}
+
+
+def curves_rows(metrics: list[dict[str, Any]]) -> pd.DataFrame:
+    """One row per epoch, panel (Accuracy, Loss) and curve (train, validation) with its value."""
+    rows = []
+    for m in metrics:
+        for panel, train_key, val_key in (("Accuracy", "accuracy", "val_accuracy"), ("Loss", "loss", "val_loss")):
+            for curve, key in (("train", train_key), ("validation", val_key)):
+                if isinstance(m.get(key), (int, float)):
+                    rows.append({"epoch": int(m["epoch"]), "panel": panel, "curve": curve, "value": float(m[key])})
+    return pd.DataFrame(rows, columns=["epoch", "panel", "curve", "value"])
+
+
+def curves_charts(
+    metrics: list[dict[str, Any]], epochs: int | None = None, run_id: str = ""
+) -> tuple[alt.Chart, alt.Chart]:
+    """Training vs validation accuracy, and loss, per epoch: two charts to set side by side,
+    large enough for a projector.
+
+    The x axis spans the run's planned epochs from the start, so a chart's spec stays the same while
+    the run trains and the browser only adds points (each chart names its run under its title).
+    """
+    data = curves_rows(metrics)
+    last = max([epochs or 1, *data["epoch"].tolist(), 1])
+    x = alt.X(
+        "epoch:Q",
+        title="epoch",
+        scale=alt.Scale(domain=[0.7, last + 0.3], nice=False),
+        axis=alt.Axis(tickMinStep=1, format="d"),
     )
-    fig.update_annotations(font_size=18)
-    return fig
+    color = alt.Color(
+        "curve:N",
+        scale=alt.Scale(domain=list(CURVE_COLORS), range=list(CURVE_COLORS.values())),
+        legend=alt.Legend(title=None, orient="bottom", direction="horizontal", labelFontSize=16, symbolStrokeWidth=3),
+    )
+    dash = alt.StrokeDash("curve:N", scale=alt.Scale(domain=list(CURVE_COLORS), range=[[1, 0], [8, 5]]), legend=None)
+    tooltip = [alt.Tooltip("epoch:Q"), alt.Tooltip("curve:N"), alt.Tooltip("value:Q", format=".4f")]
+
+    def panel(name: str, axis_format: str) -> alt.Chart:
+        return (
+            alt.Chart(
+                data,
+                height=320,
+                title=alt.TitleParams(name, subtitle=f"run {run_id}", anchor="start", subtitleColor="#666"),
+            )
+            .transform_filter(alt.datum.panel == name)
+            .mark_line(point=alt.OverlayMarkDef(size=90, filled=True), strokeWidth=3)
+            .encode(
+                x=x,
+                y=alt.Y("value:Q", title=None, axis=alt.Axis(format=axis_format)),
+                color=color,
+                strokeDash=dash,
+                tooltip=tooltip,
+            )
+            .configure_axis(labelFontSize=15, titleFontSize=16)
+            .configure_title(fontSize=18, subtitleFontSize=13)
+        )
+
+    return panel("Accuracy", ".0%"), panel("Loss", ".2f")
 
 
 def progress_line(prog: dict[str, Any] | None, status: str) -> tuple[float, str]:
@@ -366,13 +395,12 @@ def live_panel(root: Path, actor: access.Actor | None) -> None:
     else:
         m[3].metric("Best validation accuracy", percent_text(run.best_val_accuracy))
     if run.metrics:
-        fig = curves_figure(run.metrics, epochs)
-        # Which run the chart belongs to, in the figure itself: while the panel redraws for another
-        # run, the old chart can stay on screen for a moment (read by the browser tests).
-        fig.update_layout(meta={"run_id": run.run_id})
-        # Streamlit hashes the figure into the chart's identity, so each new epoch mounts a new
-        # chart in the browser (docs/RELIABILITY.md, the live chart); the key only names it.
-        st.plotly_chart(fig, key="train_curves", config={"displaylogo": False})
+        # Each chart names its run under its title: while the panel redraws for another run, the old
+        # charts can stay on screen for a moment (read by the browser tests).
+        acc, loss = curves_charts(run.metrics, epochs, run.run_id)
+        left, right = st.columns(2)
+        left.altair_chart(acc, key="train_curves_accuracy", width="stretch", height=420)
+        right.altair_chart(loss, key="train_curves_loss", width="stretch", height=420)
     elif run.active:
         st.caption("The curves appear when the first epoch ends.")
     class_widgets.queue_panel(root, queue, actor)
