@@ -51,9 +51,8 @@ def curves(at) -> pd.DataFrame:
     charts = at.get("vega_lite_chart")
     if not charts:
         return pd.DataFrame(columns=["epoch", "panel", "curve", "value"])
-    assert len(charts) == 2  # accuracy and loss, side by side, drawn from the same rows
-    (dataset,) = charts[0].proto.datasets
-    return convert_arrow_bytes_to_pandas_df(dataset.data.data)
+    assert len(charts) == 2  # accuracy and loss, side by side, each with its own rows
+    return pd.concat(convert_arrow_bytes_to_pandas_df(d.data.data) for c in charts for d in c.proto.datasets)
 
 
 @pytest.mark.parametrize("page", ["app.py", "pages/1_Train.py", "pages/2_Evaluate.py", "pages/3_Predict.py"])

@@ -295,11 +295,9 @@ def curves_charts(
     def panel(name: str, axis_format: str) -> alt.Chart:
         return (
             alt.Chart(
-                data,
-                height=320,
+                data[data["panel"] == name],
                 title=alt.TitleParams(name, subtitle=f"run {run_id}", anchor="start", subtitleColor="#666"),
             )
-            .transform_filter(alt.datum.panel == name)
             .mark_line(point=alt.OverlayMarkDef(size=90, filled=True), strokeWidth=3)
             .encode(
                 x=x,
