@@ -115,16 +115,19 @@ class RayBackend:
         for name in ("FMNIST_DATA_DIR",):
             if os.environ.get(name):
                 env[name] = os.environ[name]
-        job = self.client.submit_job(
+        job = f"fmnist-{run_dir.name}-{os.urandom(3).hex()}"
+        # Written before the job exists: the trainer may start (and write 'running') before
+        # submit_job returns. Under the dispatcher's queue lock no reconcile runs in between;
+        # a dispatcher killed right here leaves a job Ray does not know, which the next
+        # reconcile marks failed.
+        runs.set_status(run_dir, None, ray_job=job, ray_address=self.address)
+        self.client.submit_job(
             entrypoint=self.entrypoint(run_dir),
-            submission_id=f"fmnist-{run_dir.name}-{os.urandom(3).hex()}",
+            submission_id=job,
             runtime_env={"env_vars": env},
             entrypoint_num_cpus=self.cpus_per_run(),
             metadata={"run_id": run_dir.name, "runs_dir": str(run_dir.parent.resolve())},
         )
-        # Keep whatever state the trainer may already have written ('running'): only add the job.
-        state = (runs.read_json(run_dir / "status.json", {}) or {}).get("state", "queued")
-        runs.set_status(run_dir, state, ray_job=job, ray_address=self.address)
 
     def job_info(self, job: str) -> Any:
         return self.client.get_job_info(job)

@@ -2,7 +2,8 @@
 
 ``runs/<run_id>/`` holds ``config.json``, ``status.json``, ``metrics.jsonl`` (one line per
 epoch), ``progress.json`` (batch level, throttled), ``train.log``, and at the end
-``model.keras`` and ``run.json``. JSON files are written atomically (temp file + os.replace).
+``model.keras`` and ``run.json``. JSON files are written atomically (temp file + os.replace);
+status.json, which several processes update, under the run's ``.status.lock``.
 
 At most ``max_parallel()`` training processes per runs folder (``$FMNIST_MAX_PARALLEL``, default
 1 on 2 cores): a trainer holds an exclusive ``flock`` on one of the slot files ``<runs>/.train.lock``,
@@ -32,6 +33,7 @@ TERMINAL = ("finished", "stopped", "failed", "cancelled")  # cancelled: left the
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
 STOP_FILE = "STOP"
 QUEUE_LOCK = ".queue.lock"
+STATUS_LOCK = ".status.lock"  # in each run folder: one writer of status.json at a time
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -317,11 +319,38 @@ def run_path(run_id: str, root: Path | None = None) -> Path:
 # ---------------------------------------------------------------- status written by the trainer
 
 
-def set_status(run_dir: Path, state: str, **fields: Any) -> dict[str, Any]:
-    """Merge ``fields`` into status.json and set its state (atomic)."""
-    status = read_json(Path(run_dir) / "status.json", {}) or {}
-    status.update(fields, state=state, updated_at=time.time())
-    write_json_atomic(Path(run_dir) / "status.json", status)
+@contextlib.contextmanager
+def _status_lock(run_dir: Path) -> Iterator[None]:
+    """Hold the run's status lock (``.status.lock``) for one read-merge-write of status.json."""
+    try:
+        fd = os.open(Path(run_dir) / STATUS_LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        # A folder that takes no new file: the write that follows fails with the clear error.
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def set_status(
+    run_dir: Path, state: str | None, only_if: tuple[str, ...] | None = None, **fields: Any
+) -> dict[str, Any]:
+    """Merge ``fields`` into status.json and set its state (``None`` keeps it); return the status.
+
+    One step for every process: the trainer, the dispatcher and a stop request each read, merge
+    and write under the run's status lock, so none of them writes back a status without the
+    other's fields. ``only_if``: change nothing unless the current state is one of these.
+    """
+    path = Path(run_dir) / "status.json"
+    with _status_lock(Path(run_dir)):
+        status = read_json(path, {}) or {}
+        if only_if is not None and status.get("state") not in only_if:
+            return status
+        status.update(fields, state=state or status.get("state", "queued"), updated_at=time.time())
+        write_json_atomic(path, status)
     return status
 
 
@@ -404,9 +433,8 @@ def write_stop_request(run_dir: Path) -> None:
     """
     run_dir = Path(run_dir)
     (run_dir / STOP_FILE).touch()
-    status = read_json(run_dir / "status.json", {}) or {}
-    if status.get("state") in ("queued", "running"):
-        set_status(run_dir, "stopping")
+    # In one locked step: a trainer that has just written its final state keeps it.
+    set_status(run_dir, "stopping", only_if=("queued", "running"))
 
 
 def stop_requested(run_dir: Path) -> bool:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from fmnist_core import runs
@@ -346,6 +347,52 @@ def screenshot(page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+APP_STATE_JS = """
+() => {
+  const texts = s => Array.from(document.querySelectorAll(s)).map(e => e.innerText.trim().slice(0, 300));
+  const main = document.querySelector('[data-testid="stMain"]');
+  return {
+    running: !!document.querySelector('[data-testid="stStatusWidget"]'),
+    exceptions: texts('[data-testid="stException"]'),
+    alerts: texts('[data-testid="stAlert"]'),
+    uploaders: texts('[data-testid="stFileUploader"]'),
+    url: location.href,
+    main_end: main ? main.innerText.slice(-400) : null,
+  };
+}
+"""
+
+
+def app_state(page) -> dict:
+    """What the app shows right now, for a failure message: a script run going on, exceptions,
+    alerts, what each file uploader holds (its text names a held file), the main area's last text."""
+    return page.evaluate(APP_STATE_JS)
+
+
+def upload_until_answered(page, path: Path, answer, name: str, timeout: float = 60_000) -> None:
+    """Give ``path`` to the page's file uploader and wait for the ``answer`` locator.
+
+    If the app is idle and unanswered after ``timeout`` ms, it screenshots and prints what the page
+    shows, then picks the file once more, as a person would (docs/RELIABILITY.md: an upload once
+    went unanswered in CI); a second silence fails with both pictures of the page.
+    """
+    uploader = page.locator("[data-testid='stFileUploader'] input[type='file']")
+    uploader.set_input_files(str(path))
+    try:
+        answer.wait_for(timeout=timeout)
+        return
+    except PlaywrightTimeoutError:
+        first = app_state(page)
+    screenshot(page, f"{name}_unanswered")
+    if not first["running"]:
+        print(f"UPLOAD AGAIN: no answer {timeout / 1000:.0f} s after {path.name} was picked; the page: {first}")
+        uploader.set_input_files(str(path))
+    try:
+        answer.wait_for(timeout=timeout)
+    except PlaywrightTimeoutError:
+        raise AssertionError(f"no answer to {path.name}: first {first}, then {app_state(page)}") from None
 
 
 def trainer_pid(run_dir: Path, timeout: float = 60) -> int:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, screenshot
+from conftest import ROOT, screenshot, upload_until_answered
 
 from fmnist_core.bench.browser import wait_for_app
 
@@ -97,8 +97,8 @@ def test_a_photo_uploaded_on_predict_lands_on_the_inside_map(app_server, page):
     page.get_by_text("Input", exact=True).wait_for()
     page.locator("[data-testid='stRadio']").first.get_by_text("Upload", exact=True).click()
     wait_for_app(page)
-    page.locator("[data-testid='stFileUploader'] input[type='file']").set_input_files(str(PHOTO))
-    page.locator("[data-testid='stMetric']").filter(has_text="Prediction").wait_for()
+    answer = page.locator("[data-testid='stMetric']").filter(has_text="Prediction")
+    upload_until_answered(page, PHOTO, answer, "inside_photo_from_predict")
     wait_for_app(page)
     page.locator("[data-testid='stSidebar']").get_by_text("Inside", exact=True).click()
     page.get_by_text(f"upload {PHOTO.name}", exact=False).first.wait_for()

@@ -299,3 +299,39 @@ def test_corrupt_dataset_says_how_to_fix(tmp_path, monkeypatch, how):
     assert proc.returncode == 1 and "Traceback" not in proc.stderr
     assert proc.stderr.startswith("error: ") and "apt-get install" in proc.stderr and "--download" in proc.stderr
     record(f"faults: dataset file {how}", faults_injected=1, clear_error=1)
+
+
+_WRITER = """
+import sys
+from fmnist_core import runs
+run_dir, me = sys.argv[1], sys.argv[2]
+for i in range(60):
+    runs.set_status(run_dir, None, **{f"{me}_{i}": i})
+"""
+
+
+def test_status_writers_in_several_processes_keep_each_others_fields(tmp_path):
+    # The dispatcher, the trainer and a stop request each merge their fields into status.json;
+    # without one lock a writer can put back a status it read before another's write.
+    d = tmp_path / "run"
+    d.mkdir()
+    runs.set_status(d, "queued", seq=1)
+    writers = [
+        subprocess.Popen([sys.executable, "-c", _WRITER, str(d), f"w{k}"], cwd=ROOT) for k in range(4)
+    ]  # fmt: skip
+    assert [w.wait(60) for w in writers] == [0, 0, 0, 0]
+    status = runs.read_json(d / "status.json")
+    missing = [f"w{k}_{i}" for k in range(4) for i in range(60) if f"w{k}_{i}" not in status]
+    assert not missing, missing
+    assert status["state"] == "queued" and status["seq"] == 1
+
+
+def test_a_stop_request_after_the_final_state_keeps_it(tmp_path):
+    d = tmp_path / "run"
+    d.mkdir()
+    runs.set_status(d, "finished", ended_at=1.0)
+    runs.write_stop_request(d)
+    assert runs.read_json(d / "status.json")["state"] == "finished"
+    runs.set_status(d, "running")
+    runs.write_stop_request(d)
+    assert runs.read_json(d / "status.json")["state"] == "stopping"
