@@ -7,9 +7,9 @@ a browser of the mistakes, the per-class table and a comparison of two models.
 import pandas as pd
 import streamlit as st
 
-from fmnist_core import evaluate as ev
+from fmnist_core import evaluate
 from fmnist_core.compare import compare_reports
-from ui import evaluate_widgets as ew
+from ui import evaluate_widgets
 from ui.class_widgets import sweep_section
 from ui.common import active_model, dataset_or_stop, model_choices
 from ui.frame import frame
@@ -35,7 +35,7 @@ state.setdefault("eval_rates", False)
 ref = choices[st.selectbox("Model", list(choices), key="eval_model", format_func=lambda k: choices[k].label)]
 data = dataset_or_stop()
 x, y = data["x_test"], data["y_test"]
-probs, rep = ew.evaluate_or_stop(ref)
+probs, rep = evaluate_widgets.evaluate_or_stop(ref)
 names = list(rep["per_class"])
 meta = ref.meta()
 
@@ -43,7 +43,7 @@ c1, c2, c3, c4 = st.columns(4)
 c1.metric("Test accuracy", f"{rep['test_accuracy']:.2%}", help=f"on all {rep['n_test']:,} test images")
 c2.metric("Test loss", f"{rep['test_loss']:.4f}", help="mean cross-entropy")
 c3.metric("Mistakes", f"{len(rep['misclassified']['index']):,}")
-c4.metric("Epochs trained", meta.get("epochs_completed", "?"), help=ew.trained_when(meta) or None)
+c4.metric("Epochs trained", meta.get("epochs_completed", "?"), help=evaluate_widgets.trained_when(meta) or None)
 
 
 def select_cell(cell: tuple[int, int]) -> None:
@@ -53,7 +53,7 @@ def select_cell(cell: tuple[int, int]) -> None:
 def on_matrix_click() -> None:
     # An empty selection (a second click on the same cell) keeps the gallery open.
     for point in state["eval_cm"]["selection"]["points"]:
-        if cell := ev.cell_from_point(point, len(names)):
+        if cell := evaluate.cell_from_point(point, len(names)):
             select_cell(cell)
 
 
@@ -64,24 +64,24 @@ with right:
         "Show rates per true class", key="eval_rates", help="Each row divided by its total: recall on the diagonal."
     )
     st.markdown("**Most confused pairs**")
-    for t, p, n in ev.most_confused(rep["confusion_matrix"], k=6):
+    for t, p, n in evaluate.most_confused(rep["confusion_matrix"], k=6):
         st.button(f"{names[t]} → {names[p]}: {n}", key=f"pair-{t}-{p}", on_click=select_cell, args=((t, p),))
     st.caption("Click a cell of the matrix, or a pair above, to see its images.")
 with left:
-    rates = ev.row_normalise(rep["confusion_matrix"]) if state["eval_rates"] else None
-    fig = ew.confusion_figure(rep["confusion_matrix"], names, rates, state["eval_cell"])
+    rates = evaluate.row_normalise(rep["confusion_matrix"]) if state["eval_rates"] else None
+    fig = evaluate_widgets.confusion_figure(rep["confusion_matrix"], names, rates, state["eval_cell"])
     st.plotly_chart(
         fig, key="eval_cm", on_select=on_matrix_click, selection_mode="points", config={"displayModeBar": False}
     )
 
 if state["eval_cell"] is not None:
     t, p = state["eval_cell"]
-    idx = ev.cell_indices(y, probs, t, p)
+    idx = evaluate.cell_indices(y, probs, t, p)
     st.subheader(f"True {names[t]}, predicted {names[p]}: {len(idx)} images, most confident first")
     st.button("Close the gallery", key="eval_close", on_click=lambda: state.update(eval_cell=None))
-    page = ew.pager(len(idx), PER_PAGE, "eval_cell_page")
+    page = evaluate_widgets.pager(len(idx), PER_PAGE, "eval_cell_page")
     with st.container(key="eval_gallery"):
-        ew.image_grid(idx[page * PER_PAGE : (page + 1) * PER_PAGE], x, y, probs, names, key="cell")
+        evaluate_widgets.image_grid(idx[page * PER_PAGE : (page + 1) * PER_PAGE], x, y, probs, names, key="cell")
 
 # on_change="rerun": only the open tab's code runs, so a click elsewhere stays fast.
 tabs = st.tabs(["Per class", "Mistakes", "Training", "Compare two models"], key="eval_tab", on_change="rerun")
@@ -90,7 +90,7 @@ tab_table, tab_mistakes, tab_history, tab_compare = tabs
 with tab_table:
     if tab_table.open:
         table = pd.DataFrame(rep["per_class"]).T[["precision", "recall", "f1", "support"]].astype({"support": int})
-        worst = ev.worst_classes(rep["per_class"], k=3)
+        worst = evaluate.worst_classes(rep["per_class"], k=3)
         st.dataframe(
             table.style.format("{:.3f}", subset=["precision", "recall", "f1"]).apply(
                 lambda row: ["background-color: #fde2e1" if row.name in worst else "" for _ in row], axis=1
@@ -107,20 +107,20 @@ with tab_mistakes:
         true_f = f1_.selectbox("True class", any_class, format_func=label, key="mis_true")
         pred_f = f2_.selectbox("Predicted class", any_class, format_func=label, key="mis_pred")
         conf = f3_.slider("Confidence of the wrong answer", 0.0, 1.0, (0.0, 1.0), 0.05, key="mis_conf")
-        wrong = ev.filter_mistakes(y, probs, true_f, pred_f, conf)
+        wrong = evaluate.filter_mistakes(y, probs, true_f, pred_f, conf)
         st.write(f"**{len(wrong)}** mistakes match, most confident first.")
-        page = ew.pager(len(wrong), PER_PAGE, "mis_page")
+        page = evaluate_widgets.pager(len(wrong), PER_PAGE, "mis_page")
         with st.container(key="eval_mistakes"):
-            ew.image_grid(wrong[page * PER_PAGE : (page + 1) * PER_PAGE], x, y, probs, names, key="mis")
+            evaluate_widgets.image_grid(wrong[page * PER_PAGE : (page + 1) * PER_PAGE], x, y, probs, names, key="mis")
 
 with tab_history:
     if tab_history.open:
         history = meta.get("history") or []
         if history:
-            st.plotly_chart(ew.history_figure(history), key="eval_history")
+            st.plotly_chart(evaluate_widgets.history_figure(history), key="eval_history")
         else:
             st.info("This model has no training history stored with it.")
-        when = ew.trained_when(meta)
+        when = evaluate_widgets.trained_when(meta)
         st.markdown(f"Trained **{when or 'at an unknown time'}**, {meta.get('n_train', '?')} training images.")
         cfg_col, mach_col = st.columns(2)
         cfg_col.markdown("**Settings**")
@@ -137,7 +137,7 @@ with tab_compare:
             other_key = st.selectbox(
                 "Compare with (B)", others, format_func=lambda k: choices[k].label, key="eval_other"
             )
-            _, rep_b = ew.evaluate_or_stop(choices[other_key])
+            _, rep_b = evaluate_widgets.evaluate_or_stop(choices[other_key])
             cmp = compare_reports(rep, rep_b)
             a_col, b_col = st.columns(2)
             a_col.metric(f"A: {ref.label}", f"{cmp['accuracy_a']:.2%}")
@@ -148,7 +148,7 @@ with tab_compare:
                 width="stretch",
             )
             st.markdown("**Where the confusion matrices differ** (B − A; red: B makes this prediction more often)")
-            st.plotly_chart(ew.difference_figure(cmp["confusion_diff"], names), key="eval_diff")
+            st.plotly_chart(evaluate_widgets.difference_figure(cmp["confusion_diff"], names), key="eval_diff")
             for t, p, d in cmp["biggest_changes"]:
                 st.write(f"- {names[t]} → {names[p]}: {d:+d} images")
 

@@ -9,15 +9,14 @@ Taught heads are kept like runs: with an owner, in the sidebar's head picker, de
 import streamlit as st
 
 from fmnist_core.registry import ModelError, default_photo_model, resolve
-from ui import class_widgets as cw
-from ui import teach_widgets as tw
+from ui import class_widgets, teach_widgets
 from ui.common import predictor_for, runs_root
 from ui.frame import frame
 
 frame("Teach")
-tw.init_teach_state()
+teach_widgets.init_teach_state()
 root = runs_root()
-cw.init_class_state(root)
+class_widgets.init_class_state(root)
 
 st.title(":material/school: Teach it your photos")
 st.caption(
@@ -25,7 +24,7 @@ st.caption(
     "into its features, and a small head learns from them - added to the 3,068 dev photos the shipped "
     "head learned from, unless you choose 'only mine'. Up to 2,000 photos per head."
 )
-actor = cw.identity_bar(root)
+actor = class_widgets.identity_bar(root)
 
 how = st.radio(
     "Your labelled photos",
@@ -34,11 +33,11 @@ how = st.radio(
     key="teach_how",
 )
 if how == "Zip of class folders":
-    collected = tw.zip_input()
+    collected = teach_widgets.zip_input()
 elif how == "Photos, a class for each":
-    collected = tw.uploads_input()
+    collected = teach_widgets.uploads_input()
 else:
-    collected = tw.camera_input()
+    collected = teach_widgets.camera_input()
 
 c1, c2, c3 = st.columns([2, 1, 1], vertical_alignment="bottom")
 c1.text_input("Name of the head", key="teach_name", max_chars=80)
@@ -66,14 +65,14 @@ if clicked and collected is not None:
     except ModelError as exc:
         st.error(f"No photo model to teach on: {exc}")
         st.stop()
-    result = tw.run_teach(collected, predictor_for(ref), actor)
+    result = teach_widgets.run_teach(collected, predictor_for(ref), actor)
     if result is not None:
-        st.session_state[tw.RESULT] = result
-        st.session_state[tw.HEAD] = result.name  # the new head answers photos on Predict from now on
+        st.session_state[teach_widgets.RESULT] = result
+        st.session_state[teach_widgets.HEAD] = result.name  # the new head answers photos on Predict from now on
         st.rerun()  # so the sidebar's head picker, drawn before, shows it
 
-if st.session_state[tw.RESULT] is not None:
-    tw.result_panel(st.session_state[tw.RESULT])
+if st.session_state[teach_widgets.RESULT] is not None:
+    teach_widgets.result_panel(st.session_state[teach_widgets.RESULT])
 
 st.subheader("Taught heads")
-tw.heads_list(actor)
+teach_widgets.heads_list(actor)

@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -349,6 +350,16 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
+class RetryWarning(Warning):
+    """A browser test had to act twice, as a person would (docs/RELIABILITY.md lists why)."""
+
+
+def note_retry(text: str) -> None:
+    """Say that a test acted again: in the warnings summary at the end of the run, also when it passes."""
+    print(text)
+    warnings.warn(text, RetryWarning, stacklevel=2)
+
+
 APP_STATE_JS = """
 () => {
   const texts = s => Array.from(document.querySelectorAll(s)).map(e => e.innerText.trim().slice(0, 300));
@@ -387,7 +398,9 @@ def upload_until_answered(page, path: Path, answer, name: str, timeout: float = 
         first = app_state(page)
     screenshot(page, f"{name}_unanswered")
     if not first["running"]:
-        print(f"UPLOAD AGAIN: no answer {timeout / 1000:.0f} s after {path.name} was picked; the page: {first}")
+        note_retry(
+            f"no answer {timeout / 1000:.0f} s after {path.name} was picked; picking it again. The page: {first}"
+        )
         uploader.set_input_files(str(path))
     try:
         answer.wait_for(timeout=timeout)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import ROOT, screenshot
+from conftest import ROOT, note_retry, screenshot
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from test_browser_predict import open_predict, read_prediction
 
@@ -89,6 +89,7 @@ def test_upload_shows_the_mask_and_a_box_changes_it(app_server, page):
             break
         except PlaywrightTimeout:
             screenshot(page, f"photo_box_attempt{attempt}")
+            note_retry(f"box attempt {attempt + 1} on the photo did not re-seed the mask; drawing again")
     else:
         raise AssertionError("the box drawn on the photo never re-seeded the mask")
     wait_for_app(page)

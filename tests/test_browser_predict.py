@@ -6,7 +6,7 @@ import re
 
 import numpy as np
 import pytest
-from conftest import screenshot
+from conftest import note_retry, screenshot
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from fmnist_core.bench.browser import wait_for_app
@@ -91,7 +91,7 @@ def test_draw_a_garment_with_the_mouse(app_server, page):
             prediction.wait_for(timeout=30_000)
             break
         except PlaywrightTimeout:
-            print(f"drawing attempt {attempt + 1} brought no prediction; drawing again")
+            note_retry(f"drawing attempt {attempt + 1} brought no prediction; drawing again")
             screenshot(page, f"predict_drawing_attempt{attempt}")
     label, delta = read_prediction(page)
     assert re.fullmatch(CLASS_RE, label), label

@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import screenshot
+from conftest import note_retry, screenshot
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
@@ -169,7 +169,7 @@ def test_leave_and_come_back_then_stop_keeps_the_model(page, browser, app_server
     try:
         page.get_by_text("Where to go").wait_for(timeout=15_000)
     except PlaywrightTimeout:
-        print("the first click on Home was dropped (the fixed race, or another cause); clicking again")
+        note_retry("the first click on Home was dropped (the fixed race, or another cause); clicking again")
         home.click()
         page.get_by_text("Where to go").wait_for(timeout=30_000)
     screenshot(page, "train-left-for-home")

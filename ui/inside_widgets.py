@@ -2,8 +2,8 @@
 
 The work is done in ``fmnist_core.inside``; here it is cached per model file (the probe with
 ``st.cache_resource``, the map on disk beside the model's test scores and in memory) and drawn.
-Clickable heatmaps follow the confusion matrix's pattern (DESIGN.md): a heatmap alone returns no
-selection, so an invisible scatter point on every tile centre receives the click.
+Clickable heatmaps follow the confusion matrix's pattern (``evaluate_widgets.confusion_figure``):
+a heatmap alone returns no selection, so an invisible scatter point on every tile centre receives the click.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def grid_figure(layer: inside.LayerView, selected: int | None = None, height: in
             marker={"symbol": "square", "size": 300 // GRID_COLS, "opacity": 0, "color": "rgba(0,0,0,0)"},
             selected={"marker": {"opacity": 0}}, unselected={"marker": {"opacity": 0}},
             customdata=np.stack([layer.channels, np.round(layer.strength, 2)], axis=1),
-            # hoverinfo must not be "skip": skipped points receive no click either (DESIGN.md).
+            # hoverinfo must not be "skip": Plotly sends no click for points that skip hover.
             hovertemplate="channel %{customdata[0]}, max %{customdata[1]} — click to enlarge<extra></extra>",
         )
     )  # fmt: skip

@@ -84,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
         shown = [-1]
 
         def progress(fraction: float, text: str) -> None:
-            pct = int(fraction * 100)
-            if pct // 10 != shown[0] // 10 or fraction >= 1:  # every 10%: a log, not a flood
-                shown[0] = pct
-                _say(f"map {pct:3d}%: {text}")
+            percent = int(fraction * 100)
+            if percent // 10 != shown[0] // 10 or fraction >= 1:  # every 10%: a log, not a flood
+                shown[0] = percent
+                _say(f"map {percent:3d}%: {text}")
 
         tm = inside.load_or_compute_map(ref.path, ds.x_test, lambda: model, progress=progress)
         star = tm.place(view.features)[0]
