@@ -71,3 +71,12 @@ def test_errors_are_one_line():
     assert r.returncode != 0 and "Traceback" not in r.stderr and r.stderr.startswith("error:")
     r = cli("train", "--preset", "nope", "--run-dir", "/tmp/x")
     assert r.returncode == 2 and "unknown preset" in r.stderr
+
+
+def test_every_command_is_named_in_the_docstring_and_in_help():
+    import fmnist_core.cli as cli
+
+    listed = cli.__doc__.split("Commands:", 1)[1].split("(", 1)[0]
+    assert [c.strip() for c in listed.replace("\n", " ").split(",")] == list(cli.COMMANDS)
+    helptext = cli.build_parser().format_help()
+    assert all(c in helptext for c in cli.COMMANDS), helptext

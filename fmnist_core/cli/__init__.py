@@ -1,7 +1,7 @@
 """Command line: ``python -m fmnist_core COMMAND ... [--json]``, one module per command.
 
 Commands: data, train, estimate, evaluate, features, predict, photos, runs, sweep, figures,
-bench (``python -m fmnist_core --help`` lists them with one line each). Presets for train,
+inside, teach, export, bench (``python -m fmnist_core --help`` lists them with one line each). Presets for train,
 estimate and sweep: paper, fast, best, photo.
 
 Each ``fmnist_core.cli.<name>`` module exposes ``register(sub)`` (adds its parser and
