@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import note_retry, screenshot
+from conftest import app_state, note_retry, screenshot
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 
@@ -75,7 +75,23 @@ def start_from_page(page, root: Path, preset: str, limit: int, epochs: int) -> r
     expect(use_all).to_be_checked()
     page.get_by_text("Use all 60,000 training images").click()
     expect(use_all).not_to_be_checked()
-    expect(page.get_by_label("Training images", exact=True)).to_be_enabled(timeout=LONG)
+    limit_box = page.get_by_label("Training images", exact=True)
+    try:
+        expect(limit_box).to_be_enabled(timeout=60_000)
+    except AssertionError:
+        # Seen once in CI (docs/RELIABILITY.md, open): the switch showed off and the box stayed
+        # disabled for 180 s. A person would flip the switch again; so does the test, and says so.
+        state = app_state(page)
+        screenshot(page, "train_use_all_unanswered")
+        note_retry(
+            f"the 'Use all' switch showed off, the Training images box stayed disabled 60 s; again. Page: {state}"
+        )
+        page.get_by_text("Use all 60,000 training images").click()
+        expect(use_all).to_be_checked()
+        wait_for_app(page)
+        page.get_by_text("Use all 60,000 training images").click()
+        expect(use_all).not_to_be_checked()
+        expect(limit_box).to_be_enabled(timeout=LONG)
     set_number(page, "Training images", limit)
     set_number(page, "Epochs", epochs)
     # What the page shows is what Start sends.
