@@ -147,23 +147,18 @@ class RayBackend:
                 info = self.job_info(job)
             except Exception as exc:  # noqa: BLE001 - e.g. the cluster restarted and forgot the job
                 if "does not exist" in str(exc) or "404" in str(exc):
-                    self._fail(r, f"Ray job {job} is unknown to the cluster (was it restarted?)")
-                    changed = True
+                    changed = self._fail(r, f"Ray job {job} is unknown to the cluster (was it restarted?)") or changed
                 continue
             if info.status in ENDED:
-                # Read status.json again: the trainer may have written its final state just now.
-                state = (runs.read_json(r.path / "status.json", {}) or {}).get("state")
-                if state in runs.ACTIVE:
-                    msg = (info.message or "").strip().splitlines()
-                    self._fail(
-                        r, f"Ray job {job} ended {info.status.value} without a final status: {' '.join(msg)[:300]}"
-                    )
-                    changed = True
+                msg = " ".join((info.message or "").strip().splitlines())[:300]
+                error = f"Ray job {job} ended {info.status.value} without a final status: {msg}"
+                changed = self._fail(r, error) or changed
         return changed
 
     @staticmethod
-    def _fail(r: runs.RunInfo, error: str) -> None:
-        runs.set_status(r.path, "failed", ended_at=time.time(), error=error)
+    def _fail(r: runs.RunInfo, error: str) -> bool:
+        """Mark the run failed unless its trainer has written a final state by now; True if marked."""
+        return runs.set_status(r.path, "failed", only_if=runs.ACTIVE, ended_at=time.time(), error=error)
 
     def stop(self, run_dir: Path) -> None:
         """The stop file does the work; a job Ray has not started yet is stopped by Ray."""

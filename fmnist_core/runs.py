@@ -335,31 +335,31 @@ def _status_lock(run_dir: Path) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def set_status(
-    run_dir: Path, state: str | None, only_if: tuple[str, ...] | None = None, **fields: Any
-) -> dict[str, Any]:
-    """Merge ``fields`` into status.json and set its state (``None`` keeps it); return the status.
+def set_status(run_dir: Path, state: str | None, only_if: tuple[str, ...] | None = None, **fields: Any) -> bool:
+    """Merge ``fields`` into status.json and set its state (``None`` keeps it); True if it wrote.
 
     One step for every process: the trainer, the dispatcher and a stop request each read, merge
     and write under the run's status lock, so none of them writes back a status without the
-    other's fields. ``only_if``: change nothing unless the current state is one of these.
+    other's fields. ``only_if``: change nothing unless the current state is one of these (a
+    check and its write in one step: a state written in between is never overwritten).
     """
     path = Path(run_dir) / "status.json"
     with _status_lock(Path(run_dir)):
         status = read_json(path, {}) or {}
         if only_if is not None and status.get("state") not in only_if:
-            return status
+            return False
         status.update(fields, state=state or status.get("state", "queued"), updated_at=time.time())
         write_json_atomic(path, status)
-    return status
+    return True
 
 
 def record_if_dead(info: RunInfo) -> bool:
     """Write 'failed' into status.json of a run that reads failed (its trainer is gone) while the
     file still says it is active; True if it wrote. Backends call it for every run they reconcile."""
     if info.status == "failed" and info.status_data.get("state") in ACTIVE:
-        set_status(info.path, "failed", ended_at=time.time(), error=info.status_data.get("error"))
-        return True
+        return set_status(
+            info.path, "failed", only_if=ACTIVE, ended_at=time.time(), error=info.status_data.get("error")
+        )
     return False
 
 

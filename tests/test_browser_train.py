@@ -73,7 +73,8 @@ def start_from_page(page, root: Path, preset: str, limit: int, epochs: int) -> r
     wait_for_app(page)
     use_all = page.get_by_role("switch", name="Use all 60,000 training images")
     expect(use_all).to_be_checked()
-    page.get_by_text("Use all 60,000 training images").click()
+    use_all_label = page.get_by_text("Use all 60,000 training images")
+    use_all_label.click()
     expect(use_all).not_to_be_checked()
     limit_box = page.get_by_label("Training images", exact=True)
     try:
@@ -86,10 +87,10 @@ def start_from_page(page, root: Path, preset: str, limit: int, epochs: int) -> r
         note_retry(
             f"the 'Use all' switch showed off, the Training images box stayed disabled 60 s; again. Page: {state}"
         )
-        page.get_by_text("Use all 60,000 training images").click()
+        use_all_label.click()
         expect(use_all).to_be_checked()
         wait_for_app(page)
-        page.get_by_text("Use all 60,000 training images").click()
+        use_all_label.click()
         expect(use_all).not_to_be_checked()
         expect(limit_box).to_be_enabled(timeout=LONG)
     set_number(page, "Training images", limit)

@@ -10,6 +10,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from fmnist_core import cli as cli_package
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -74,9 +76,7 @@ def test_errors_are_one_line():
 
 
 def test_every_command_is_named_in_the_docstring_and_in_help():
-    import fmnist_core.cli as cli
-
-    listed = cli.__doc__.split("Commands:", 1)[1].split("(", 1)[0]
-    assert [c.strip() for c in listed.replace("\n", " ").split(",")] == list(cli.COMMANDS)
-    helptext = cli.build_parser().format_help()
-    assert all(c in helptext for c in cli.COMMANDS), helptext
+    listed = cli_package.__doc__.split("Commands:", 1)[1].split("(", 1)[0]
+    assert [c.strip() for c in listed.replace("\n", " ").split(",")] == list(cli_package.COMMANDS)
+    helptext = cli_package.build_parser().format_help()
+    assert all(c in helptext for c in cli_package.COMMANDS), helptext
